@@ -1,0 +1,81 @@
+"""Caption events: what a captioner hands to its publisher.
+
+A channel's captioner numbers its events 1, 2, 3 … (``seq``). A *partial* event
+carries the words of the current utterance that are not final yet and replaces the
+previous partial; a *final* event carries words that will not change and also
+clears the partial. Times (``start``, ``end``, word times) are seconds of audio
+since the source began; ``emitted`` is wall-clock seconds since the captioner
+started. These dataclasses are the wire format: ``to_json`` / ``from_json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word with its audio times and the decoder's confidence."""
+
+    text: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionEvent:
+    """One partial or final caption of one channel."""
+
+    channel: str
+    seq: int
+    final: bool
+    text: str
+    lang: str
+    start: float
+    end: float
+    emitted: float
+    utterance: int
+    end_of_utterance: bool = False
+    words: tuple[Word, ...] = ()
+    lines: tuple[str, ...] = ()
+    kind: str = field(default="caption")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; times rounded to milliseconds."""
+        data = asdict(self)
+        for key in ("start", "end", "emitted"):
+            data[key] = round(data[key], 3)
+        data["words"] = [
+            {
+                "text": w.text,
+                "start": round(w.start, 3),
+                "end": round(w.end, 3),
+                "probability": round(w.probability, 3),
+            }
+            for w in self.words
+        ]
+        data["lines"] = list(self.lines)
+        return data
+
+    def to_json(self) -> str:
+        """One line of JSON, UTF-8 text kept as is."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaptionEvent:
+        """The inverse of ``to_dict``."""
+        values = dict(data)
+        values["words"] = tuple(Word(**w) for w in values.get("words", ()))
+        values["lines"] = tuple(values.get("lines", ()))
+        return cls(**values)
+
+
+class CaptionPublisher(Protocol):
+    """Where a captioner hands its events; the bus implements this later."""
+
+    async def publish(self, event: CaptionEvent) -> None:
+        """Hand on one event; raise ``PublishError`` if it cannot be taken."""
+        ...

@@ -1,0 +1,57 @@
+"""The one exception tree of the project.
+
+::
+
+    CompanionError                 anything this project raises on purpose
+    ├── ConfigError                a config file or setting is wrong (names the key)
+    ├── ModelError                 a Whisper model cannot be found or prepared
+    │   └── ModelMissingError      ... and names the ``pip install`` that fixes it
+    ├── SourceError                an audio source cannot be opened or decoded
+    └── PublishError               a caption event could not be handed on
+
+The CLI maps every ``CompanionError`` to its message and a non-zero exit status
+(``EXIT_CODES``); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CompanionError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(CompanionError):
+    """A config file or setting is invalid; the message names the key."""
+
+
+class ModelError(CompanionError):
+    """A Whisper model cannot be found, joined or loaded."""
+
+
+class ModelMissingError(ModelError):
+    """The model's package is not installed; the message names the pip command."""
+
+
+class SourceError(CompanionError):
+    """An audio source cannot be opened or holds no decodable audio."""
+
+
+class PublishError(CompanionError):
+    """A caption event could not be handed to its publisher."""
+
+
+EXIT_CODES: dict[type[CompanionError], int] = {
+    ConfigError: 2,
+    ModelError: 3,
+    ModelMissingError: 3,
+    SourceError: 4,
+    PublishError: 5,
+}
+
+
+def exit_code(error: CompanionError) -> int:
+    """The process exit status for ``error`` (1 for an unlisted subclass)."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1

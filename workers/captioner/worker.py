@@ -1,0 +1,263 @@
+"""The captioner worker: audio in, numbered caption events out.
+
+The I/O shell around the pure ``StreamingPolicy``: it reads a source, runs the
+streaming VAD, runs the decodes the policy asks for on ``WhisperEngine``, and turns
+the policy's drafts into ``CaptionEvent``s (sequence numbers, emission times, line
+layout, glossary spelling) for a callback. ``run_captioner`` bridges it to an
+asyncio ``CaptionPublisher``: decoding runs in a worker thread, never on the loop.
+
+The audio kept in memory is the current utterance at most (``max_utterance`` plus
+padding) and the context handed to Whisper is ``context_tokens`` at most, so the
+cost of a decode does not grow over hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from companion.captions import CaptionEvent, CaptionPublisher, Word
+from companion.config import CaptionerSettings, WhisperSettings
+from companion.glossary import Glossary
+from companion.layout import layout_lines
+from workers.captioner.audio import SAMPLE_RATE, AudioSource
+from workers.captioner.engine import WhisperEngine
+from workers.captioner.policy import DecodeRequest, Draft, Hypothesis, PolicySettings, StreamingPolicy
+from workers.captioner.vad import StreamingVad
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[CaptionEvent], None]
+
+
+@dataclass
+class CaptionerStats:
+    """Counters for health pages and benchmarks."""
+
+    audio_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    decodes: int = 0
+    partials: int = 0
+    finals: int = 0
+    guard_drops: int = 0
+    backlog_seconds: float = 0.0
+    max_backlog_seconds: float = 0.0
+    last_error: str = ""
+    decode_costs: list[float] = field(default_factory=list)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Decode time per second of audio (below 1 keeps up with live)."""
+        return self.decode_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+class _AudioBuffer:
+    """The audio from ``start`` (seconds) to the live edge, trimmed from the front."""
+
+    def __init__(self) -> None:
+        self.start = 0.0
+        self._data = np.zeros(0, dtype=np.float32)
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self._data) / SAMPLE_RATE
+
+    def append(self, chunk: np.ndarray) -> None:
+        self._data = np.concatenate([self._data, chunk])
+
+    def trim(self, keep_from: float) -> None:
+        drop = int((keep_from - self.start) * SAMPLE_RATE)
+        if drop > 0:
+            self._data = self._data[drop:]
+            self.start += drop / SAMPLE_RATE
+
+    def window(self, start: float, end: float) -> np.ndarray:
+        a = max(0, int((start - self.start) * SAMPLE_RATE))
+        b = max(a, int((end - self.start) * SAMPLE_RATE))
+        return self._data[a:b]
+
+
+def policy_settings(settings: CaptionerSettings) -> PolicySettings:
+    return PolicySettings(
+        partial_interval=settings.partial_interval,
+        load_factor=settings.load_factor,
+        end_silence=settings.end_silence,
+        max_utterance=settings.max_utterance,
+        min_speech=settings.min_speech,
+        speech_pad=settings.speech_pad,
+        vad_threshold=settings.vad_threshold,
+        confirm_words=settings.confirm_words,
+    )
+
+
+class Captioner:
+    """One channel's captioner."""
+
+    def __init__(
+        self,
+        engine: WhisperEngine,
+        channel: str,
+        lang: str,
+        settings: CaptionerSettings,
+        whisper: WhisperSettings,
+        glossary: Glossary | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.lang = lang
+        self.settings = settings
+        self.whisper = whisper
+        self.glossary = glossary or Glossary(())
+        self.hotwords = self.glossary.hotwords(lang)
+        self.speed = speed
+        self.policy = StreamingPolicy(policy_settings(settings), lang)
+        self.vad = StreamingVad()
+        self.stats = CaptionerStats()
+        self._buffer = _AudioBuffer()
+        self._context: list[int] = []
+        self._seq = 0
+        self._began = time.monotonic()
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, chunks: Iterable[np.ndarray], emit: Emit) -> None:
+        """Caption every chunk until the source ends, calling ``emit`` per event."""
+        self._began = time.monotonic()
+        for chunk in chunks:
+            self.feed(chunk, emit)
+        self.finish(emit)
+
+    def feed(self, chunk: np.ndarray, emit: Emit) -> None:
+        """Take one chunk of audio and run whatever decodes the policy wants now."""
+        self._buffer.append(chunk)
+        self.stats.audio_seconds += len(chunk) / SAMPLE_RATE
+        self.policy.push_vad(self.vad(chunk))
+        while (request := self.policy.poll()) is not None:
+            self._decode(request, emit)
+        self._publish(self.policy.take_drafts(), emit)
+        self._buffer.trim(self.policy.keep_from)
+
+    def finish(self, emit: Emit) -> None:
+        """The source ended: close the utterance still open."""
+        request = self.policy.flush()
+        if request is not None:
+            self._decode(request, emit)
+        self._publish(self.policy.take_drafts(), emit)
+
+    def _decode(self, request: DecodeRequest, emit: Emit) -> None:
+        audio = self._buffer.window(request.start, request.end)
+        prefix = "".join(w.text for w in request.prefix)
+        beam = self.whisper.final_beam_size if request.final else self.whisper.beam_size
+        decoded = self.engine.decode(
+            audio,
+            offset=request.start,
+            lang=self.lang,
+            prefix=prefix,
+            context=self._context[-self.settings.context_tokens :]
+            if self.settings.context_tokens
+            else None,
+            hotwords=self.hotwords,
+            beam_size=beam,
+        )
+        self.stats.decodes += 1
+        self.stats.decode_seconds += decoded.seconds
+        self.stats.decode_costs.append(decoded.seconds)
+        del self.stats.decode_costs[:-1000]
+        cost = decoded.seconds * self.speed
+        self.policy.on_result(request, Hypothesis(decoded.words, decoded.evidence, cost))
+        self._publish(self.policy.take_drafts(), emit)
+
+    # -------------------------------------------------------------- the events
+    def _publish(self, drafts: list[Draft], emit: Emit) -> None:
+        for draft in drafts:
+            if draft.dropped:
+                self.stats.guard_drops += 1
+                log.info("%s: guard dropped words: %s", self.channel, draft.dropped)
+            event = self._event(draft)
+            if event.final:
+                self.stats.finals += 1
+                if self.settings.context_tokens:
+                    self._context += self.engine.encode_text(" " + event.text, self.lang)
+                    del self._context[: -self.settings.context_tokens]
+            else:
+                self.stats.partials += 1
+            emit(event)
+
+    def _event(self, draft: Draft) -> CaptionEvent:
+        words = tuple(
+            Word(self.glossary.canonicalize(w.text, self.lang), w.start, w.end, w.probability)
+            for w in draft.words
+        )
+        text = "".join(w.text for w in words).strip()
+        self._seq += 1
+        return CaptionEvent(
+            channel=self.channel,
+            seq=self._seq,
+            final=draft.final,
+            text=text,
+            lang=self.lang,
+            start=draft.start,
+            end=draft.end,
+            emitted=time.monotonic() - self._began,
+            utterance=draft.utterance,
+            end_of_utterance=draft.end_of_utterance,
+            words=words,
+            lines=tuple(layout_lines(text, self.lang)),
+        )
+
+
+def _threaded(chunks: Iterator[np.ndarray], stats: CaptionerStats) -> Iterator[np.ndarray]:
+    """Read a paced or live source in its own thread, so decoding never delays reading."""
+    q: queue.Queue[np.ndarray | BaseException | None] = queue.Queue()
+
+    def reader() -> None:
+        try:
+            for chunk in chunks:
+                q.put(chunk)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            q.put(exc)
+        else:
+            q.put(None)
+
+    thread = threading.Thread(target=reader, name="audio-reader", daemon=True)
+    thread.start()
+    while True:
+        stats.backlog_seconds = q.qsize() * 0.1
+        stats.max_backlog_seconds = max(stats.max_backlog_seconds, stats.backlog_seconds)
+        item = q.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def caption_source(captioner: Captioner, source: AudioSource, emit: Emit) -> None:
+    """Caption ``source`` to its end (blocking)."""
+    try:
+        chunks: Iterator[np.ndarray] = source.chunks()
+        if source.speed > 0 or source.spec.live:
+            chunks = _threaded(chunks, captioner.stats)
+        captioner.run(chunks, emit)
+    finally:
+        source.close()
+
+
+async def run_captioner(
+    captioner: Captioner, source: AudioSource, publisher: CaptionPublisher
+) -> CaptionerStats:
+    """Caption ``source`` in a worker thread, publishing each event on this loop."""
+    loop = asyncio.get_running_loop()
+
+    def emit(event: CaptionEvent) -> None:
+        asyncio.run_coroutine_threadsafe(publisher.publish(event), loop).result()
+
+    await asyncio.to_thread(caption_source, captioner, source, emit)
+    return captioner.stats

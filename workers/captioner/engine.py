@@ -5,10 +5,10 @@ into words with times, forcing the words already final as a prefix so they never
 change. Two things make each decode cheap enough for live partials on two cores:
 
 * ``encoder_window = "trimmed"``: Whisper's encoder is given the window plus one
-  second of padding (at least 10 s in all) instead of the full 30 s it was trained
+  second of padding (at least 6 s in all) instead of the full 30 s it was trained
   on; CTranslate2 accepts shorter inputs. Measured here on the test recordings: the
   same text as the full window, and a decode 3–4x cheaper (a 3 s window: 0.44 s
-  instead of 1.5 s). Windows of under 10 s looped ("and so my fellow Americans and so
+  instead of 1.5 s). Windows of under 6 s looped ("and so my fellow Americans and so
   my fellow Americans …") more often, hence the floor. ``"full"`` keeps Whisper's
   30-second window for anyone who prefers to pay for it.
 * greedy decoding without timestamp tokens; word times come from one cross-attention
@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 HOP = 160  # samples per mel frame
 PAD_SECONDS = 1.0
-MIN_FRAMES = 1000  # the trimmed encoder still sees at least 10 s (shorter windows loop more)
+MIN_FRAMES = 600  # the trimmed encoder still sees at least 6 s (shorter windows loop more)
 MAX_PROMPT = 223 // 2 - 1
+TOKENS_PER_SECOND = 10  # read Korean measured 4.3 tokens/s, fast English about 4
 PREPEND = "\"'“¿([{-"
 APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -118,8 +119,17 @@ class WhisperEngine:
         context: list[int] | None = None,
         hotwords: str = "",
         beam_size: int = 1,
+        new_seconds: float | None = None,
+        word_times: bool = True,
     ) -> Decoded:
-        """Decode ``audio`` (starting at audio time ``offset``) after ``prefix``."""
+        """Decode ``audio`` (starting at audio time ``offset``) after ``prefix``.
+
+        ``new_seconds`` is how much of the window is not covered by the prefix; it caps
+        the tokens generated (``TOKENS_PER_SECOND``), so a decode that starts to loop
+        stops early instead of running to Whisper's 448-token limit. Without
+        ``word_times`` the alignment pass is skipped and every word is stamped with the
+        window's end (enough for a partial that cannot become final yet).
+        """
         import ctranslate2
         from faster_whisper.transcribe import merge_punctuations
 
@@ -137,7 +147,8 @@ class WhisperEngine:
             prompt = [tok.sot_prev, *head[-MAX_PROMPT:]]
         prefix_tokens = tok.encode(" " + prefix.strip()) if prefix.strip() else []
         prompt += [*tok.sot_sequence, tok.no_timestamps, *prefix_tokens]
-        max_new = max(16, int(len(audio) / SAMPLE_RATE * 8) + 8)
+        seconds = len(audio) / SAMPLE_RATE if new_seconds is None else new_seconds
+        max_new = int(max(0.0, seconds) * TOKENS_PER_SECOND) + 10
         result = self.model.model.generate(
             encoded,
             [prompt],
@@ -159,7 +170,11 @@ class WhisperEngine:
             speech_seconds=len(audio) / SAMPLE_RATE,
         )
         words: tuple[Word, ...] = ()
-        if new_tokens:
+        if new_tokens and not word_times:
+            texts, _ = tok.split_to_word_tokens([*new_tokens, tok.eot])
+            end = round(offset + len(audio) / SAMPLE_RATE, 3)
+            words = tuple(Word(t, end, end) for t in texts if t)
+        elif new_tokens:
             alignment = self.model.find_alignment(
                 tok, [prefix_tokens + new_tokens], encoded, content
             )[0]

@@ -83,9 +83,8 @@ ALWAYS_PATTERNS: tuple[str, ...] = (
 SUSPICIOUS_PHRASES_EN: tuple[str, ...] = ("thank you", "thanks", "you", "bye", "okay")
 SUSPICIOUS_PHRASES_KO: tuple[str, ...] = ("감사합니다", "네", "아")
 
+# English applies in every language: Whisper falls back to English on noise.
 SUSPICIOUS_BY_LANG: dict[str, tuple[str, ...]] = {"ko": SUSPICIOUS_PHRASES_KO}
-"""Suspicious phrases of each language beyond English, which applies to every language
-because Whisper falls back to English on noise."""
 
 _SENTENCE_ENDS = (".", "?", "!", "。")
 _CLOSERS = "\"')]}»”’」』"
@@ -228,19 +227,13 @@ def clean(words: Sequence[str], lang: str, evidence: Evidence) -> Cleaned:
         )
     reasons: list[str] = []
     kept = list(range(len(words)))
-    while True:
-        while True:
-            after, reason = _drop_loops_once(words, kept)
-            if reason:
-                reasons.append(reason)
-            if after == kept:
-                break
-            kept = after
-        after, reason = _drop_stock_phrases(words, kept)
-        if reason:
-            reasons.append(reason)
-        if after == kept:
+    while True:  # loops until none is left, then stock phrases, and again: see above
+        after, reason = _drop_loops_once(words, kept)
+        if reason is None:
+            after, reason = _drop_stock_phrases(words, kept)
+        if reason is None:
             break
+        reasons.append(reason)
         kept = after
 
     phrase = _suspicious_phrase(words, kept, lang)

@@ -55,6 +55,7 @@ class PolicySettings:
     confirm_words: bool = True
     edge_holdback: float = 1.0
     min_commit_window: float = 3.0
+    trim_on_commit: bool = False
     reuse_covering_partial: bool = True
 
 
@@ -62,8 +63,10 @@ class PolicySettings:
 class DecodeRequest:
     """Decode audio ``[start, end)`` with ``prefix`` forced; ``final`` closes the utterance.
 
-    The prefix is the words of this utterance already final; the decoder returns only
-    the words after it. (Forcing earlier utterances' words as a prefix over their
+    With ``trim_on_commit`` the window starts after the words already final, which
+    are given to Whisper as ``context`` (its text prompt); otherwise the window starts
+    at the utterance and those words are forced as ``prefix``. Either way the decoder
+    returns only new words. (Forcing earlier utterances' words as a prefix over their
     audio was tried and made Whisper start over after a full stop.)
     """
 
@@ -73,6 +76,8 @@ class DecodeRequest:
     prefix: tuple[Word, ...]
     final: bool
     cut: bool = False
+    context: tuple[Word, ...] = ()
+    word_times: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,7 @@ def agreed_prefix(previous: Sequence[Word], current: Sequence[Word]) -> int:
 class _Utterance:
     number: int
     start: float
+    onset: float = 0.0
     committed: list[Word] = field(default_factory=list)
     last_tail: tuple[Word, ...] = ()
     last_window_end: float = 0.0
@@ -158,9 +164,8 @@ class StreamingPolicy:
                 self._last_speech_end = self.now
                 if self._utterance is None and self._speech_run >= s.min_speech:
                     onset = frame_start - self._speech_run + FRAME
-                    self._utterance = _Utterance(
-                        number=self._next_number, start=max(0.0, onset - s.speech_pad)
-                    )
+                    start = max(0.0, onset - s.speech_pad)
+                    self._utterance = _Utterance(self._next_number, start, onset=start)
                     self._next_number += 1
             else:
                 self._speech_run = 0.0
@@ -207,7 +212,14 @@ class StreamingPolicy:
         return None
 
     def _request(self, u: _Utterance, end: float, final: bool, cut: bool = False) -> DecodeRequest:
-        req = DecodeRequest(u.number, u.start, end, tuple(u.committed), final, cut)
+        # word times matter only where words may become final
+        times = final or cut or (
+            self.settings.confirm_words and end - u.onset >= self.settings.min_commit_window
+        )
+        if self.settings.trim_on_commit:
+            req = DecodeRequest(u.number, u.start, end, (), final, cut, tuple(u.committed), times)
+        else:
+            req = DecodeRequest(u.number, u.start, end, tuple(u.committed), final, cut, (), times)
         self._pending = req
         u.last_decode_at = self.now
         return req
@@ -232,7 +244,7 @@ class StreamingPolicy:
         u.last_window_end = request.end
         stable_until = request.end - self.settings.edge_holdback
         confirm = self.settings.confirm_words and (
-            request.end - request.start >= self.settings.min_commit_window
+            request.end - u.onset >= self.settings.min_commit_window
         )
         n = agreed_prefix(u.last_tail, words) if confirm else 0
         if request.cut:
@@ -242,6 +254,8 @@ class StreamingPolicy:
         if n:
             agreed = tuple(words[:n])
             u.committed.extend(agreed)
+            if self.settings.trim_on_commit:
+                u.start = max(u.start, agreed[-1].end)
             self._emit(u, agreed, final=True, end_of_utterance=False, dropped=dropped)
             dropped = None
         tail = tuple(words[n:])

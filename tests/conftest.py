@@ -1,0 +1,45 @@
+"""Shared fixtures: the test recordings and one real Whisper base model per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("COMPANION_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+def data(name: str) -> str:
+    path = DATA / name
+    if not path.is_file():
+        raise FileNotFoundError(f"test recording {path} is missing (set COMPANION_TEST_DATA)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache shared by the session: the base model is joined into it once."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def base_model_dir(model_cache: Path) -> str:
+    from workers.captioner.model import prepare_base
+
+    return str(prepare_base(model_cache, progress=False))
+
+
+@pytest.fixture(scope="session")
+def engine(base_model_dir: str) -> Iterator[object]:
+    from workers.captioner.engine import WhisperEngine
+
+    yield WhisperEngine(base_model_dir, cpu_threads=2)
+
+
+@pytest.fixture
+def env(model_cache: Path) -> dict[str, str]:
+    """A clean environment for config loading that points at the session's cache."""
+    return {"COMPANION_CACHE_DIR": str(model_cache)}

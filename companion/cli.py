@@ -46,7 +46,9 @@ def main(verbose: int) -> None:
 def _config(path: Path | None, model: str | None = None) -> EventConfig:
     config = load_config(path)
     if model:
-        config = config.model_copy(update={"whisper": config.whisper.model_copy(update={"model": model})})
+        config = config.model_copy(
+            update={"whisper": config.whisper.model_copy(update={"model": model})}
+        )
     return config
 
 
@@ -55,14 +57,30 @@ def _config(path: Path | None, model: str | None = None) -> EventConfig:
 @click.argument("audio", required=False)
 @click.option("--lang", default=None, help="Language of AUDIO (ko, en, …); default: the channel's.")
 @click.option("--channel", default=None, help="Caption as this configured channel.")
-@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Pace recordings at this multiple of real time (0: as fast as possible).")
-@click.option("--jsonl", type=click.File("w", encoding="utf-8"), default=None,
-              help="Write every caption event as one JSON line to this file ('-': stdout).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Pace recordings at this multiple of real time (0: as fast as possible).",
+)
+@click.option(
+    "--jsonl",
+    type=click.File("w", encoding="utf-8"),
+    default=None,
+    help="Write every caption event as one JSON line to this file ('-': stdout).",
+)
 @click.option("--model", default=None, help="Override whisper.model.")
 @CONFIG_OPTION
-def replay(audio: str | None, lang: str | None, channel: str | None, speed: float,
-           jsonl: Any, model: str | None, config_path: Path | None) -> None:
+def replay(
+    audio: str | None,
+    lang: str | None,
+    channel: str | None,
+    speed: float,
+    jsonl: Any,
+    model: str | None,
+    config_path: Path | None,
+) -> None:
     """Caption AUDIO as if it were live, printing captions as they come.
 
     Without AUDIO, every configured channel's source is captioned at once (the
@@ -110,17 +128,37 @@ def bench() -> None:
 @bench.command("latency")
 @click.argument("audio")
 @click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
-@click.option("--reference", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="Text file with the reference transcript.")
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Text file with the reference transcript.",
+)
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option("--offline/--no-offline", default=True, show_default=True,
-              help="Also score the same model on the whole file at once.")
-@click.option("--jsonl", type=click.File("w", encoding="utf-8"), default=None,
-              help="Also write the caption events as JSON Lines.")
+@click.option(
+    "--offline/--no-offline",
+    default=True,
+    show_default=True,
+    help="Also score the same model on the whole file at once.",
+)
+@click.option(
+    "--jsonl",
+    type=click.File("w", encoding="utf-8"),
+    default=None,
+    help="Also write the caption events as JSON Lines.",
+)
 @click.option("--model", default=None, help="Override whisper.model.")
 @CONFIG_OPTION
-def bench_latency(audio: str, lang: str, reference: str, speed: float, offline: bool,
-                  jsonl: Any, model: str | None, config_path: Path | None) -> None:
+def bench_latency(
+    audio: str,
+    lang: str,
+    reference: str,
+    speed: float,
+    offline: bool,
+    jsonl: Any,
+    model: str | None,
+    config_path: Path | None,
+) -> None:
     """Replay AUDIO live; print caption latency, real-time factor and WER/CER."""
     from workers.captioner.audio import decode_file
     from workers.captioner.factory import build_captioner, load_engine
@@ -132,9 +170,13 @@ def bench_latency(audio: str, lang: str, reference: str, speed: float, offline: 
     engine = load_engine(config, channels=1)
     captioner = build_captioner(config, engine, lang, lang, speed)
     collector = run_channels([(captioner, samples)], speed, jsonl)[0]
-    report: dict[str, Any] = {"audio": audio, "lang": lang, "speed": speed,
-                              "model": config.whisper.model,
-                              "encoder_window": config.whisper.encoder_window}
+    report: dict[str, Any] = {
+        "audio": audio,
+        "lang": lang,
+        "speed": speed,
+        "model": config.whisper.model,
+        "encoder_window": config.whisper.encoder_window,
+    }
     report |= latency_report(collector.events, captioner.stats, speed, ref_text, lang)
     if offline:
         report |= offline_error(engine, audio, lang, ref_text)
@@ -143,22 +185,34 @@ def bench_latency(audio: str, lang: str, reference: str, speed: float, offline: 
 
 
 @bench.command("channels")
-@click.option("--audio", "audios", multiple=True, required=True, metavar="LANG=FILE",
-              help="A channel to caption, e.g. en=talk.wav (repeat for more channels).")
-@click.option("--loops", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Play each recording this many times back to back.")
+@click.option(
+    "--audio",
+    "audios",
+    multiple=True,
+    required=True,
+    metavar="LANG=FILE",
+    help="A channel to caption, e.g. en=talk.wav (repeat for more channels).",
+)
+@click.option(
+    "--loops",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Play each recording this many times back to back.",
+)
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option("--model", default=None, help="Override whisper.model.")
 @CONFIG_OPTION
-def bench_channels(audios: tuple[str, ...], loops: int, speed: float, model: str | None,
-                   config_path: Path | None) -> None:
+def bench_channels(
+    audios: tuple[str, ...], loops: int, speed: float, model: str | None, config_path: Path | None
+) -> None:
     """Caption several channels at once; print whether each keeps up with live."""
     import numpy as np
 
+    from companion.metrics import final_word_latencies, percentile
     from workers.captioner.audio import SAMPLE_RATE, decode_file
     from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.replay import dump, percentile, run_channels
-    from companion.metrics import final_word_latencies
+    from workers.captioner.replay import dump, run_channels
 
     config = _config(config_path, model)
     specs = []
@@ -170,24 +224,30 @@ def bench_channels(audios: tuple[str, ...], loops: int, speed: float, model: str
     gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
     tracks = [np.concatenate([np.concatenate([decode_file(p), gap])] * loops) for _, p in specs]
     engine = load_engine(config, channels=len(specs))
-    jobs = [(build_captioner(config, engine, f"{lang}{i}", lang, speed), audio)
-            for i, ((lang, _), audio) in enumerate(zip(specs, tracks, strict=True))]
+    jobs = [
+        (build_captioner(config, engine, f"{lang}{i}", lang, speed), audio)
+        for i, ((lang, _), audio) in enumerate(zip(specs, tracks, strict=True))
+    ]
     collectors = run_channels(jobs, speed)
     report: dict[str, Any] = {"speed": speed, "loops": loops, "channels": []}
     for (captioner, audio), col, (lang, path) in zip(jobs, collectors, specs, strict=True):
         lat = final_word_latencies(col.events, speed)
         third = max(1, len(lat) // 3)
-        report["channels"].append({
-            "lang": lang, "audio": path, "audio_seconds": round(len(audio) / SAMPLE_RATE, 1),
-            "final_word_latency_p50": percentile(lat, 0.5),
-            "final_word_latency_p95": percentile(lat, 0.95),
-            "first_third_latency_p50": percentile(lat[:third], 0.5),
-            "last_third_latency_p50": percentile(lat[-third:], 0.5),
-            "real_time_factor": round(captioner.stats.real_time_factor, 3),
-            "max_backlog_seconds": round(captioner.stats.max_backlog_seconds, 2),
-            "decodes": captioner.stats.decodes,
-            "finals": captioner.stats.finals,
-        })
+        report["channels"].append(
+            {
+                "lang": lang,
+                "audio": path,
+                "audio_seconds": round(len(audio) / SAMPLE_RATE, 1),
+                "final_word_latency_p50": percentile(lat, 0.5),
+                "final_word_latency_p95": percentile(lat, 0.95),
+                "first_third_latency_p50": percentile(lat[:third], 0.5),
+                "last_third_latency_p50": percentile(lat[-third:], 0.5),
+                "real_time_factor": round(captioner.stats.real_time_factor, 3),
+                "max_backlog_seconds": round(captioner.stats.max_backlog_seconds, 2),
+                "decodes": captioner.stats.decodes,
+                "finals": captioner.stats.finals,
+            }
+        )
     dump(report)
 
 
@@ -224,8 +284,10 @@ def config_check(path: Path | None) -> None:
     summary = {
         "event": config.event.id,
         "model": config.whisper.model,
-        "channels": [{"id": c.id, "language": c.language, "source": config.resolve(c.source)}
-                     for c in config.channels],
+        "channels": [
+            {"id": c.id, "language": c.language, "source": config.resolve(c.source)}
+            for c in config.channels
+        ],
     }
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 

@@ -30,6 +30,14 @@ from companion.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "event.toml"
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    """``$COMPANION_CONFIG``, else ``./config/event.toml``, else the checkout's own."""
+    if env.get("COMPANION_CONFIG"):
+        return Path(env["COMPANION_CONFIG"])
+    here = Path("config") / "event.toml"
+    return here if here.is_file() else DEFAULT_CONFIG
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -226,10 +234,12 @@ def parse_config(
         raise _explain(exc, name) from None
 
 
-def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> EventConfig:
+def load_config(
+    path: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> EventConfig:
     """Load and validate an event config (default: the KoSEA conference's)."""
     env = os.environ if env is None else env
-    path = Path(path or env.get("COMPANION_CONFIG") or DEFAULT_CONFIG)
+    path = Path(path) if path else default_config_path(env)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -53,5 +53,5 @@ def exit_code(error: CompanionError) -> int:
     """The process exit status for ``error`` (1 for an unlisted subclass)."""
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return 1

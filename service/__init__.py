@@ -1,0 +1,1 @@
+"""The aiohttp service (websocket fan-out, APIs, YouTube tracker) — not built yet."""

@@ -16,14 +16,25 @@ from workers.captioner.worker import Captioner, caption_source
 
 pytestmark = pytest.mark.model
 
-JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+JFK = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 KO_WALK = "그는 이리저리 피하면서 길 한 옆으로 걸어갔다"
 
 
-def replay(engine: object, path: str, lang: str, speed: float = 1.0,
-           glossary: Glossary | None = None) -> list[CaptionEvent]:
-    captioner = Captioner(engine, lang, lang, CaptionerSettings(), WhisperSettings(),  # type: ignore[arg-type]
-                          glossary, speed=speed)
+def replay(
+    engine: object, path: str, lang: str, speed: float = 1.0, glossary: Glossary | None = None
+) -> list[CaptionEvent]:
+    captioner = Captioner(
+        engine,
+        lang,
+        lang,
+        CaptionerSettings(),
+        WhisperSettings(),  # type: ignore[arg-type]
+        glossary,
+        speed=speed,
+    )
     events: list[CaptionEvent] = []
     caption_source(captioner, AudioSource(path, speed=speed), events.append)
     return events
@@ -78,7 +89,11 @@ def test_korean_paragraph_streaming_close_to_offline(engine: object) -> None:
     path = data("ko_para_3.wav")
     events = replay(engine, path, "ko", speed=0.0)
     streaming = error_rate(reference, final_text(events), "ko")[1]
-    segments, _ = engine.model.transcribe(decode_file(path), language="ko", beam_size=5,  # type: ignore[attr-defined]
-                                          vad_filter=True)
+    segments, _ = engine.model.transcribe(
+        decode_file(path),
+        language="ko",
+        beam_size=5,  # type: ignore[attr-defined]
+        vad_filter=True,
+    )
     offline = error_rate(reference, " ".join(s.text for s in segments), "ko")[1]
     assert streaming <= offline + 0.02, (streaming, offline, final_text(events))

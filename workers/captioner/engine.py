@@ -162,7 +162,11 @@ class WhisperEngine:
             no_repeat_ngram_size=0,
         )[0]
         sequence = [t for t in result.sequences_ids[0] if t < tok.eot]
-        new_tokens = sequence[len(prefix_tokens) :] if sequence[: len(prefix_tokens)] == prefix_tokens else sequence
+        new_tokens = (
+            sequence[len(prefix_tokens) :]
+            if sequence[: len(prefix_tokens)] == prefix_tokens
+            else sequence
+        )
         score = float(result.scores[0]) if result.scores else 0.0
         evidence = Evidence(
             no_speech_prob=float(result.no_speech_prob),

@@ -17,8 +17,12 @@ def load_engine(config: EventConfig, channels: int = 1, progress: bool = True) -
     """Resolve and load the configured model, sized for ``channels`` concurrent decoders."""
     w = config.whisper
     cache = Path(w.cache_dir) if w.cache_dir else default_cache_dir()
-    path = resolve_model(config.resolve(w.model) if w.model not in ("base", "tiny.en") else w.model,
-                         cache, w.allow_download, progress)
+    path = resolve_model(
+        config.resolve(w.model) if w.model not in ("base", "tiny.en") else w.model,
+        cache,
+        w.allow_download,
+        progress,
+    )
     threads = w.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, channels))
     try:
         return WhisperEngine(

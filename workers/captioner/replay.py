@@ -93,7 +93,9 @@ class Collector:
                 self.jsonl.write(event.to_json() + "\n")
 
 
-def paced_array(audio: np.ndarray, speed: float, chunk_seconds: float = 0.1) -> Iterator[np.ndarray]:
+def paced_array(
+    audio: np.ndarray, speed: float, chunk_seconds: float = 0.1
+) -> Iterator[np.ndarray]:
     """An in-memory recording delivered at ``speed`` x real time."""
     step = int(SAMPLE_RATE * chunk_seconds)
     began = time.monotonic()
@@ -141,7 +143,11 @@ def offline_error(engine: WhisperEngine, path: str, lang: str, reference: str) -
     )
     text = " ".join(s.text.strip() for s in segments)
     metric, value = error_rate(reference, text, lang)
-    return {f"offline_{metric}": round(value, 4), "offline_seconds": round(time.perf_counter() - began, 2), "offline_text": text}
+    return {
+        f"offline_{metric}": round(value, 4),
+        "offline_seconds": round(time.perf_counter() - began, 2),
+        "offline_text": text,
+    }
 
 
 def run_channels(

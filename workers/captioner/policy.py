@@ -16,8 +16,9 @@ Why this design (measured on a 2-core machine with the Whisper base model, see
   last decodes: the cadence of partials adapts to load, so two channels sharing two
   cores slow their partials down instead of falling behind.
 * Words become final early by LocalAgreement-2: a word that two successive decodes
-  agree on (and that is not at the ragged edge of the audio) is final, and is then
-  forced as the decoder's prefix, so it never changes again. The rest of the
+  agree on (and that is not at the ragged edge of the audio) is final; the last
+  ``prefix_seconds`` of final words are then forced as the decoder's prefix and the
+  earlier ones given as its prompt, so they never change again. The rest of the
   utterance is final when the utterance ends. A LocalAgreement implementation that
   re-decodes a sliding window fell seconds behind here; tying agreement to
   VAD-bounded utterances keeps every decode short.
@@ -25,7 +26,8 @@ Why this design (measured on a 2-core machine with the Whisper base model, see
   When that decode already covered the whole utterance (it started after the
   speech ended), its result is the final and no second decode is spent.
 * Latency stays flat: the audio window is one utterance, at most ``max_utterance``
-  seconds (a longer one is cut at its last agreed word), and the context handed to
+  seconds (past that, the words ending before the ragged edge are made final and a
+  fresh window starts after them), and the context handed to
   Whisper is bounded by the worker.
 """
 
@@ -134,8 +136,10 @@ def echo_start(words: Sequence[Word], before: Sequence[Word]) -> int | None:
 
     Given its earlier words as prompt or prefix, Whisper sometimes says them again
     ("… your country. Ask what you can do for your country"). A run of
-    ``ECHO_WORDS`` words found verbatim in the last ``ECHO_HORIZON`` final words,
-    or a whole hypothesis (of two words or more) that is, counts as an echo.
+    ``ECHO_WORDS`` words found verbatim in the last ``ECHO_HORIZON`` final words
+    counts as an echo; so does a shorter whole hypothesis (two words or more) that
+    repeats the very last final words. A short phrase said again after other words
+    ("… can do for you, ask what you can do for your country") is speech, not echo.
     """
     new = [norm_word(w.text) for w in words]
     old = [norm_word(w.text) for w in before[-ECHO_HORIZON:]]
@@ -147,7 +151,7 @@ def echo_start(words: Sequence[Word], before: Sequence[Word]) -> int | None:
         return any(old[i : i + n] == run for i in range(len(old) - n + 1))
 
     if len(new) < ECHO_WORDS:
-        return 0 if occurs(new) and all(new) else None
+        return 0 if all(new) and old[-len(new) :] == new else None
     for i in range(len(new) - ECHO_WORDS + 1):
         if occurs(new[i : i + ECHO_WORDS]):
             return i
@@ -233,7 +237,7 @@ class StreamingPolicy:
         ended = self.now - self._last_speech_end >= s.end_silence
         if ended:
             end = min(self.now, self._last_speech_end + s.speech_pad)
-            if s.reuse_covering_partial and u.last_window_end >= end and u.last_decode_at > 0:
+            if self._covered(u, end):
                 self._close(u, u.last_tail, dropped=None)
                 return None
             return self._request(u, end, final=True)
@@ -348,7 +352,15 @@ class StreamingPolicy:
         if u is None or self._pending is not None:
             return None
         end = min(self.now, self._last_speech_end + self.settings.speech_pad)
-        if u.last_window_end >= end and u.last_decode_at > 0:
+        if self._covered(u, end):
             self._close(u, u.last_tail, dropped=None)
             return None
         return self._request(u, end, final=True)
+
+    def _covered(self, u: _Utterance, end: float) -> bool:
+        """Whether the last partial decode already heard the utterance to ``end``."""
+        return (
+            self.settings.reuse_covering_partial
+            and u.last_decode_at > 0
+            and u.last_window_end >= end
+        )

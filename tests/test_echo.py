@@ -34,3 +34,8 @@ def test_short_repeat_inside_new_speech_is_kept() -> None:
     # four repeated words inside a longer new hypothesis are speech, not an echo
     new = words("they said what your country can mean to them today")
     assert echo_start(new, FINAL) is None
+
+
+def test_echo_of_a_short_prefix_is_cut_after_the_new_word() -> None:
+    before = words("and so my fellow")
+    assert echo_start(words("Americans, and so my fellow Americans,"), before) == 1

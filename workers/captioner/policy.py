@@ -137,8 +137,9 @@ def echo_start(words: Sequence[Word], before: Sequence[Word]) -> int | None:
     Given its earlier words as prompt or prefix, Whisper sometimes says them again
     ("… your country. Ask what you can do for your country"). A run of
     ``ECHO_WORDS`` words found verbatim in the last ``ECHO_HORIZON`` final words
-    counts as an echo; so does a shorter whole hypothesis (two words or more) that
-    repeats the very last final words. A short phrase said again after other words
+    (or all of them, when there are only three or four) counts as an echo; so does
+    a shorter whole hypothesis (two words or more) that repeats the very last final
+    words. A short phrase said again after other words
     ("… can do for you, ask what you can do for your country") is speech, not echo.
     """
     new = [norm_word(w.text) for w in words]
@@ -150,10 +151,11 @@ def echo_start(words: Sequence[Word], before: Sequence[Word]) -> int | None:
         n = len(run)
         return any(old[i : i + n] == run for i in range(len(old) - n + 1))
 
-    if len(new) < ECHO_WORDS:
-        return 0 if all(new) and old[-len(new) :] == new else None
-    for i in range(len(new) - ECHO_WORDS + 1):
-        if occurs(new[i : i + ECHO_WORDS]):
+    if len(new) < ECHO_WORDS and all(new) and old[-len(new) :] == new:
+        return 0
+    run = max(3, min(ECHO_WORDS, len(old)))
+    for i in range(len(new) - run + 1):
+        if occurs(new[i : i + run]):
             return i
     return None
 
@@ -166,6 +168,7 @@ class _Utterance:
     committed: list[Word] = field(default_factory=list)
     last_tail: tuple[Word, ...] = ()
     last_window_end: float = 0.0
+    last_timed: bool = False
     last_decode_at: float = float("-inf")
     shown_partial: bool = False
 
@@ -292,6 +295,7 @@ class StreamingPolicy:
             self._close(u, tuple(words), dropped)
             return
         u.last_window_end = request.end
+        u.last_timed = request.word_times
         stable_until = request.end - self.settings.edge_holdback
         confirm = self.settings.confirm_words and (
             request.end - u.onset >= self.settings.min_commit_window
@@ -362,5 +366,6 @@ class StreamingPolicy:
         return (
             self.settings.reuse_covering_partial
             and u.last_decode_at > 0
+            and u.last_timed
             and u.last_window_end >= end
         )

@@ -125,6 +125,18 @@ def bench() -> None:
     """Benchmarks that print their figures as JSON."""
 
 
+def _reference(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    """A reference: plain text, or the JSON of `bench compose` (text and segments)."""
+    text = path.read_text(encoding="utf-8").strip()
+    if path.suffix != ".json":
+        return text, []
+    try:
+        segments = list(json.loads(text)["segments"])
+        return " ".join(str(s["text"]) for s in segments), segments
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a reference JSON with segments: {exc}") from None
+
+
 @bench.command("latency")
 @click.argument("audio")
 @click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
@@ -162,10 +174,16 @@ def bench_latency(
     """Replay AUDIO live; print caption latency, real-time factor and WER/CER."""
     from workers.captioner.audio import decode_file
     from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.replay import dump, latency_report, offline_error, run_channels
+    from workers.captioner.replay import (
+        dump,
+        latency_report,
+        offline_error,
+        run_channels,
+        sentence_latency,
+    )
 
     config = _config(config_path, model)
-    ref_text = Path(reference).read_text(encoding="utf-8").strip()
+    ref_text, segments = _reference(Path(reference))
     samples = decode_file(audio)
     engine = load_engine(config, channels=1)
     captioner = build_captioner(config, engine, lang, lang, speed)
@@ -178,10 +196,50 @@ def bench_latency(
         "encoder_window": config.whisper.encoder_window,
     }
     report |= latency_report(collector.events, captioner.stats, speed, ref_text, lang)
+    if segments:
+        report |= sentence_latency(collector.events, segments, speed)
     if offline:
         report |= offline_error(engine, audio, lang, ref_text)
     report["streaming_text"] = " ".join(e.text for e in collector.events if e.final)
     dump(report)
+
+
+@bench.command("compose")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--part",
+    "parts",
+    multiple=True,
+    required=True,
+    metavar="LANG:AUDIO:TEXT",
+    help="A recording and the file with its reference text (repeat, in order).",
+)
+@click.option(
+    "--gap",
+    type=click.FloatRange(min=0),
+    default=1.5,
+    show_default=True,
+    help="Seconds of silence between recordings.",
+)
+def bench_compose(out: Path, parts: tuple[str, ...], gap: float) -> None:
+    """Join recordings with known gaps into OUT (.wav) and its reference (.json).
+
+    The reference is what `bench latency --reference` and the shared
+    score_captions.py read: each recording's text, language and speech times.
+    """
+    from workers.captioner.compose import Part, compose
+
+    items = []
+    for item in parts:
+        lang, audio, text = [*item.split(":", 2), "", ""][:3]
+        if not (lang and audio and text):
+            raise ConfigError(f"--part takes LANG:AUDIO:TEXT, got {item!r}")
+        try:
+            items.append(Part(lang, audio, Path(text).read_text(encoding="utf-8").strip()))
+        except OSError as exc:
+            raise ConfigError(f"--part {item!r}: cannot read {text}: {exc.strerror}") from None
+    reference = compose(items, out.with_suffix(".wav"), gap)
+    click.echo(json.dumps(reference, ensure_ascii=False, indent=1))
 
 
 @bench.command("channels")

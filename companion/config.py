@@ -24,7 +24,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from companion.errors import ConfigError
 
@@ -119,7 +126,7 @@ class CaptionerSettings(_Strict):
         "decodes agree on them (LocalAgreement-2).",
     )
     edge_holdback: float = Field(
-        0.3,
+        0.6,
         ge=0,
         le=5,
         description="Words ending this close to the live edge are never made final early, s.",
@@ -156,6 +163,11 @@ class ChannelConfig(_Strict):
         description="Audio source: a file, an http(s)/HLS/RTMP/SRT URL or a capture device "
         "(env COMPANION_SOURCE_<ID> overrides).",
     )
+    captioner: dict[str, float | int | bool | str] = Field(
+        default_factory=dict,
+        description="Captioner settings for this channel only, e.g. "
+        "{ edge_holdback = 1.0 } (checked like [captioner]).",
+    )
 
     @field_validator("language")
     @classmethod
@@ -185,6 +197,28 @@ class EventConfig(_Strict):
             raise ValueError(f"channel ids must be unique; repeated: {', '.join(dupes)}")
         return value
 
+    @model_validator(mode="after")
+    def _check_overrides(self) -> EventConfig:
+        for i, channel in enumerate(self.channels):
+            try:
+                self.captioner.model_validate({**self.captioner.model_dump(), **channel.captioner})
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"channels[{i}].captioner.{_location(e['loc'])}: "
+                    + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+                    for e in exc.errors()
+                )
+                raise ValueError(problems) from None
+        return self
+
+    def captioner_for(self, channel_id: str, lang: str = "") -> CaptionerSettings:
+        """The captioner settings of a channel (found by id, else by language)."""
+        for channel in self.channels:
+            if channel.id == channel_id or (lang and channel.language == lang):
+                merged = {**self.captioner.model_dump(), **channel.captioner}
+                return CaptionerSettings.model_validate(merged)
+        return self.captioner
+
     def channel(self, channel_id: str) -> ChannelConfig:
         """The channel called ``channel_id``; ``ConfigError`` if there is none."""
         for channel in self.channels:
@@ -213,7 +247,8 @@ def _explain(error: ValidationError, name: str) -> ConfigError:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see `companion config settings`)"
-        lines.append(f"  {_location(item['loc'])}: {message}")
+        where = f"{_location(item['loc'])}: " if item["loc"] else ""
+        lines.append(f"  {where}{message}")
     return ConfigError(f"{name}: invalid config\n" + "\n".join(lines))
 
 

@@ -87,3 +87,25 @@ def test_every_setting_is_documented() -> None:
     documented = set(re.findall(r"`([a-z_\[\]]+\.[a-z_]+)`", doc))
     keys = {key for key, _, _ in settings_table() if key != "channels[].base_dir"}
     assert keys - documented == set()
+
+
+def test_policy_defaults_match_the_documented_settings() -> None:
+    from dataclasses import fields
+
+    from companion.config import CaptionerSettings
+    from workers.captioner.policy import PolicySettings
+
+    documented = CaptionerSettings()
+    for f in fields(PolicySettings):
+        if f.name in CaptionerSettings.model_fields:
+            assert getattr(documented, f.name) == f.default, f.name
+
+
+def test_channel_overrides_are_checked_and_applied() -> None:
+    text = MINIMAL + "captioner = { edge_holdback = 1.0 }\n"
+    config = parse_config(text, env={})
+    assert config.captioner_for("en").edge_holdback == 1.0
+    assert config.captioner_for("xx", "en").edge_holdback == 1.0
+    assert config.captioner_for("xx", "ko").edge_holdback == config.captioner.edge_holdback
+    with pytest.raises(ConfigError, match=r"channels\[0\]\.captioner\.edge_holdbak: unknown key"):
+        parse_config(MINIMAL + "captioner = { edge_holdbak = 1.0 }\n", env={})

@@ -65,7 +65,7 @@ def build_captioner(
         engine,
         channel,
         lang,
-        config.captioner,
+        config.captioner_for(channel, lang),
         config.whisper,
         glossary if glossary is not None else load_event_glossary(config),
         speed=speed,

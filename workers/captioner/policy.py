@@ -45,7 +45,8 @@ FRAME = 512 / 16000  # one Silero VAD frame, seconds
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """The knobs of the policy (mirrors ``CaptionerSettings``)."""
+    """The knobs of the policy (``CaptionerSettings`` holds their documented defaults;
+    a test keeps the two in step)."""
 
     partial_interval: float = 0.5
     load_factor: float = 1.5
@@ -55,8 +56,8 @@ class PolicySettings:
     speech_pad: float = 0.2
     vad_threshold: float = 0.5
     confirm_words: bool = True
-    edge_holdback: float = 1.0
-    min_commit_window: float = 3.0
+    edge_holdback: float = 0.6
+    min_commit_window: float = 2.0
     prefix_seconds: float = 2.0
     reuse_covering_partial: bool = True
 

@@ -134,6 +134,33 @@ def latency_report(
     }
 
 
+def sentence_latency(
+    events: list[CaptionEvent], segments: list[dict[str, Any]], speed: float
+) -> dict[str, Any]:
+    """Per reference segment: its end to the final caption holding its last word.
+
+    The last word is the last final word that ends inside the segment (0.3 s of
+    alignment slack); a segment none of whose words came out counts as missed.
+    """
+    scale = speed if speed > 0 else 1.0
+    finals = [(w, e.emitted) for e in events if e.final for w in e.words]
+    latencies, missed = [], 0
+    for seg in segments:
+        start, end = float(seg["start"]), float(seg["end"])
+        inside = [t for w, t in finals if start - 0.3 <= w.end <= end + 0.3]
+        if not inside:
+            missed += 1
+            continue
+        latencies.append(max(inside) - end / scale)
+    return {
+        "sentence_latency_p50": percentile(latencies, 0.5),
+        "sentence_latency_p95": percentile(latencies, 0.95),
+        "sentence_latency_max": round(max(latencies), 3) if latencies else None,
+        "sentences": len(segments),
+        "sentences_missed": missed,
+    }
+
+
 def offline_error(engine: WhisperEngine, path: str, lang: str, reference: str) -> dict[str, Any]:
     """The same model's whole-file result (beam 5, VAD on), for comparison."""
     audio = decode_file(path)

@@ -315,5 +315,10 @@ def settings_table() -> Iterator[tuple[str, str, str]]:
     ]
     for section, model in sections:
         for key, info in model.model_fields.items():
-            default = "(required)" if info.is_required() else repr(info.default)
+            if info.is_required():
+                default = "(required)"
+            elif info.default_factory is not None:
+                default = repr(info.default_factory())  # type: ignore[call-arg]
+            else:
+                default = repr(info.default)
             yield f"{section}.{key}", default, info.description or ""

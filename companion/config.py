@@ -115,7 +115,7 @@ class CaptionerSettings(_Strict):
         0.25, ge=0, le=5, description="Speech shorter than this is ignored, seconds."
     )
     speech_pad: float = Field(
-        0.2, ge=0, le=2, description="Audio kept before speech onset and after its end, seconds."
+        0.4, ge=0, le=2, description="Audio kept before speech onset and after its end, seconds."
     )
     vad_threshold: float = Field(
         0.5, gt=0, lt=1, description="Silero VAD probability above which a frame is speech."
@@ -146,6 +146,19 @@ class CaptionerSettings(_Strict):
     )
     context_tokens: int = Field(
         48, ge=0, le=200, description="Tokens of earlier captions given to Whisper as context."
+    )
+    hotword_chars: int = Field(
+        200,
+        ge=0,
+        le=1000,
+        description="How much of the glossary (in file order) is given to Whisper as "
+        "hotwords, in characters; long lists leak into captions of short phrases.",
+    )
+    partial_min_logprob: float = Field(
+        -1.0,
+        le=0,
+        description="A partial decode less sure than this (average log-probability) is "
+        "not shown.",
     )
     glossary: str = Field(
         "glossary.csv", description="Glossary CSV (ko,en,note), relative to the config file."

@@ -53,13 +53,14 @@ class PolicySettings:
     end_silence: float = 0.45
     max_utterance: float = 12.0
     min_speech: float = 0.25
-    speech_pad: float = 0.2
+    speech_pad: float = 0.4
     vad_threshold: float = 0.5
     confirm_words: bool = True
     edge_holdback: float = 0.6
     min_commit_window: float = 2.0
     prefix_seconds: float = 2.0
     reuse_covering_partial: bool = True
+    partial_min_logprob: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,8 @@ class StreamingPolicy:
         if request.final:
             self._close(u, tuple(words), dropped)
             return
+        if hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob:
+            words = []  # an unsure partial ("watching" over a breath) is not shown
         u.last_window_end = request.end
         u.last_timed = request.word_times
         stable_until = request.end - self.settings.edge_holdback

@@ -103,6 +103,7 @@ def policy_settings(settings: CaptionerSettings) -> PolicySettings:
         edge_holdback=settings.edge_holdback,
         min_commit_window=settings.min_commit_window,
         prefix_seconds=settings.prefix_seconds,
+        partial_min_logprob=settings.partial_min_logprob,
     )
 
 
@@ -125,7 +126,7 @@ class Captioner:
         self.settings = settings
         self.whisper = whisper
         self.glossary = glossary or Glossary(())
-        self.hotwords = self.glossary.hotwords(lang)
+        self.hotwords = self.glossary.hotwords(lang, settings.hotword_chars)
         self.speed = speed
         self.policy = StreamingPolicy(policy_settings(settings), lang)
         self.vad = StreamingVad()

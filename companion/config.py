@@ -157,8 +157,7 @@ class CaptionerSettings(_Strict):
     partial_min_logprob: float = Field(
         -1.0,
         le=0,
-        description="A partial decode less sure than this (average log-probability) is "
-        "not shown.",
+        description="A partial decode less sure than this (average log-probability) is not shown.",
     )
     glossary: str = Field(
         "glossary.csv", description="Glossary CSV (ko,en,note), relative to the config file."

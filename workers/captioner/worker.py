@@ -234,7 +234,11 @@ class Captioner:
 
 
 def _threaded(chunks: Iterator[np.ndarray], stats: CaptionerStats) -> Iterator[np.ndarray]:
-    """Read a paced or live source in its own thread, so decoding never delays reading."""
+    """Read a paced or live source in its own thread, so decoding never delays reading.
+
+    Whatever arrived while the captioner was decoding comes out as one chunk, so the
+    next decision is taken at the live edge, not on stale audio.
+    """
     q: queue.Queue[np.ndarray | BaseException | None] = queue.Queue()
 
     def reader() -> None:
@@ -249,14 +253,20 @@ def _threaded(chunks: Iterator[np.ndarray], stats: CaptionerStats) -> Iterator[n
     thread = threading.Thread(target=reader, name="audio-reader", daemon=True)
     thread.start()
     while True:
-        stats.backlog_seconds = q.qsize() * 0.1
-        stats.max_backlog_seconds = max(stats.max_backlog_seconds, stats.backlog_seconds)
-        item = q.get()
-        if item is None:
+        items = [q.get()]
+        while not q.empty() and isinstance(items[-1], np.ndarray):
+            items.append(q.get_nowait())
+        audio = [i for i in items if isinstance(i, np.ndarray)]
+        backlog = sum(len(a) for a in audio) / SAMPLE_RATE
+        stats.backlog_seconds = backlog
+        stats.max_backlog_seconds = max(stats.max_backlog_seconds, backlog)
+        if audio:
+            yield np.concatenate(audio) if len(audio) > 1 else audio[0]
+        last = items[-1]
+        if last is None:
             return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+        if isinstance(last, BaseException):
+            raise last
 
 
 def caption_source(captioner: Captioner, source: AudioSource, emit: Emit) -> None:

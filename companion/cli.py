@@ -291,6 +291,13 @@ def bench_channels(
     for (captioner, audio), col, (lang, path) in zip(jobs, collectors, specs, strict=True):
         lat = final_word_latencies(col.events, speed)
         third = max(1, len(lat) // 3)
+        by_minute: dict[int, list[float]] = {}
+        for event in col.events:
+            if event.final:
+                for w in event.words:
+                    by_minute.setdefault(int(w.end // 60), []).append(
+                        event.emitted - w.end / (speed or 1.0)
+                    )
         report["channels"].append(
             {
                 "lang": lang,
@@ -300,6 +307,10 @@ def bench_channels(
                 "final_word_latency_p95": percentile(lat, 0.95),
                 "first_third_latency_p50": percentile(lat[:third], 0.5),
                 "last_third_latency_p50": percentile(lat[-third:], 0.5),
+                "latency_p50_by_minute": [percentile(v, 0.5) for _, v in sorted(by_minute.items())],
+                "latency_p95_by_minute": [
+                    percentile(v, 0.95) for _, v in sorted(by_minute.items())
+                ],
                 "real_time_factor": round(captioner.stats.real_time_factor, 3),
                 "max_backlog_seconds": round(captioner.stats.max_backlog_seconds, 2),
                 "decodes": captioner.stats.decodes,

@@ -296,8 +296,9 @@ class StreamingPolicy:
         if request.final:
             self._close(u, tuple(words), dropped)
             return
-        if hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob:
-            words = []  # an unsure partial ("watching" over a breath) is not shown
+        # An unsure partial ("watching" over a breath) still counts for agreement
+        # but is not shown: the previous partial stays on screen.
+        unsure = hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob
         u.last_window_end = request.end
         u.last_timed = request.word_times
         stable_until = request.end - self.settings.edge_holdback
@@ -318,7 +319,7 @@ class StreamingPolicy:
         u.last_tail = tail
         if request.cut:
             self._cut(u, request.end)
-        if tail or u.shown_partial:
+        if (tail or u.shown_partial) and not (unsure and tail):
             self._emit(u, tail, final=False, end_of_utterance=False, dropped=dropped)
             u.shown_partial = bool(tail)
 

@@ -119,6 +119,123 @@ def replay(
         )
 
 
+# ------------------------------------------------------------------------- serve
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8080, show_default=True, help="Port to listen on.")
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Run only the service; captioners run elsewhere (needs REDIS_URL).",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Replay the channels' recordings in a loop, live (the bundled demo).",
+)
+@CONFIG_OPTION
+def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path | None) -> None:
+    """Run the service (viewer websockets, state, health, metrics) and the captioners.
+
+    With REDIS_URL set, the bus is Redis and several services and workers can share
+    it; otherwise everything runs in this process on the in-memory bus.
+    """
+    import os
+
+    from aiohttp import web
+
+    from companion.bus import open_bus
+    from service.app import create_app
+    from service.settings import ServiceSettings
+
+    config = _config(config_path)
+    redis_url = os.environ.get("REDIS_URL") or None
+    if no_workers and not redis_url:
+        raise ConfigError("--no-workers needs REDIS_URL: captioners elsewhere reach it by Redis")
+    bus = open_bus(redis_url, namespace=config.event.id)
+    settings = ServiceSettings(host=host, port=port, channels=tuple(c.id for c in config.channels))
+    app = create_app(settings, bus)
+    if not no_workers:
+        app.cleanup_ctx.append(_captioners(config, bus, demo))
+    click.echo(
+        f"companion: http://{host}:{port}/  (bus: {'redis' if redis_url else 'memory'})", err=True
+    )
+    web.run_app(app, host=host, port=port, print=None)
+
+
+def _captioners(config: EventConfig, bus: Any, loop: bool) -> Any:
+    """A cleanup context that runs one captioner task per channel."""
+    import asyncio
+
+    async def ctx(app: Any) -> Any:
+        from workers.captioner.factory import build_captioner, load_engine, load_event_glossary
+        from workers.captioner.live import caption_channel
+
+        engine = await asyncio.to_thread(load_engine, config, len(config.channels), False)
+        glossary = load_event_glossary(config)
+        tasks = [
+            asyncio.create_task(
+                caption_channel(
+                    build_captioner(config, engine, c.id, c.language, 1.0, glossary),
+                    config.resolve(c.source),
+                    bus,
+                    speed=1.0,
+                    loop=loop,
+                ),
+                name=f"captioner-{c.id}",
+            )
+            for c in config.channels
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    return ctx
+
+
+@main.group()
+def worker() -> None:
+    """Workers that run on their own, connected to the service by Redis."""
+
+
+@worker.command("caption")
+@click.option("--channel", required=True, help="The configured channel to caption.")
+@click.option("--source", default=None, help="Audio source (default: the channel's).")
+@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--loop", is_flag=True, help="Start a recording again when it ends.")
+@CONFIG_OPTION
+def worker_caption(
+    channel: str, source: str | None, speed: float, loop: bool, config_path: Path | None
+) -> None:
+    """Caption one channel into the Redis bus (REDIS_URL)."""
+    import asyncio
+    import os
+
+    from companion.bus import open_bus
+    from workers.captioner.factory import build_captioner, load_engine
+    from workers.captioner.live import caption_channel
+
+    config = _config(config_path)
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise ConfigError("REDIS_URL is not set: a separate worker reaches the service by Redis")
+    ch = config.channel(channel)
+    spec = source or config.resolve(ch.source)
+
+    async def run() -> None:
+        bus = open_bus(redis_url, namespace=config.event.id)
+        await bus.start()
+        try:
+            engine = await asyncio.to_thread(load_engine, config, 1)
+            captioner = build_captioner(config, engine, ch.id, ch.language, speed)
+            await caption_channel(captioner, spec, bus, speed=speed, loop=loop)
+        finally:
+            await bus.close()
+
+    asyncio.run(run())
+
+
 # ------------------------------------------------------------------------- bench
 @main.group()
 def bench() -> None:

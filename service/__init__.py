@@ -1,1 +1,1 @@
-"""The aiohttp service (websocket fan-out, APIs, YouTube tracker) — not built yet."""
+"""The aiohttp service: viewer websockets (fan-out, resume), event state, health, metrics."""

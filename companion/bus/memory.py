@@ -1,0 +1,127 @@
+"""The one-process bus: caption streams and event state held in memory.
+
+Each channel keeps its last ``max_len`` events in a deque and its own sequence
+counter; the bus numbers every published event ``previous + 1``. Followers wait on
+one ``asyncio.Condition`` that every publish and state change notifies, so a
+follower that has read up to ``seq`` n wakes, reads everything past n and waits
+again: no gap, no duplicate. Nothing here does I/O, so nothing here can be down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from companion.bus.base import BusHealth
+from companion.captions import CaptionEvent
+
+
+class MemoryBus:
+    """Caption streams per channel and event state, for one process."""
+
+    def __init__(self, max_len: int = 10_000) -> None:
+        if max_len < 1:
+            raise ValueError(f"max_len must be at least 1, not {max_len}")
+        self.max_len = max_len
+        self._streams: dict[str, deque[CaptionEvent]] = {}
+        self._seq: dict[str, int] = {}
+        self._state: dict[str, dict[str, Any]] = {}
+        # State changes are numbered too, so a subscriber sees each change after the
+        # moment it subscribed, exactly once, without a queue per subscriber.
+        self._state_log: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=max_len)
+        self._state_count = 0
+        self._changed = asyncio.Condition()
+        self._closed = False
+
+    async def start(self) -> None:
+        """Nothing to connect; kept for the ``Bus`` interface."""
+        self._closed = False
+
+    async def close(self) -> None:
+        """Wake every follower and subscriber so that its iterator ends."""
+        self._closed = True
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def publish(self, event: CaptionEvent) -> None:
+        """Append ``event`` to its channel with the channel's next ``seq``."""
+        seq = self._seq.get(event.channel, 0) + 1
+        self._seq[event.channel] = seq
+        stream = self._streams.setdefault(event.channel, deque(maxlen=self.max_len))
+        stream.append(replace(event, seq=seq))
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def read(self, channel: str, after: int, limit: int = 1000) -> list[CaptionEvent]:
+        """Events of ``channel`` with ``seq > after``, oldest first, at most ``limit``."""
+        return self._after(channel, after, limit)
+
+    async def recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
+        """The last ``limit`` final events still held for ``channel``, oldest first."""
+        if limit <= 0:
+            return []
+        finals: list[CaptionEvent] = []
+        for event in reversed(self._streams.get(channel, ())):
+            if event.final:
+                finals.append(event)
+                if len(finals) == limit:
+                    break
+        finals.reverse()
+        return finals
+
+    async def follow(self, channel: str, after: int) -> AsyncIterator[CaptionEvent]:
+        """Every held event of ``channel`` with ``seq > after``, then each new one.
+
+        Ends when the bus is closed. If the follower falls more than ``max_len``
+        events behind, the trimmed ones are gone; it resumes at the oldest held.
+        """
+        last = after
+        while not self._closed:
+            for event in self._after(channel, last, self.max_len):
+                last = event.seq
+                yield event
+            async with self._changed:
+                while not self._closed and self._seq.get(channel, 0) <= last:
+                    await self._changed.wait()
+
+    async def set_state(self, key: str, value: dict[str, Any]) -> None:
+        """Store one state document and announce the change."""
+        self._state[key] = value
+        self._state_count += 1
+        self._state_log.append((self._state_count, key, value))
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def get_state(self) -> dict[str, dict[str, Any]]:
+        """A copy of every state document."""
+        return dict(self._state)
+
+    def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Each ``(key, value)`` stored after this call; ends when the bus is closed."""
+        return self._state_changes_after(self._state_count)
+
+    def health(self) -> BusHealth:
+        """Always connected; nothing is ever buffered or dropped."""
+        return BusHealth(backend="memory", connected=True)
+
+    def _after(self, channel: str, after: int, limit: int) -> list[CaptionEvent]:
+        stream = self._streams.get(channel)
+        if not stream or limit <= 0:
+            return []
+        # Seqs in a stream are consecutive, so the first wanted event's index is known.
+        start = max(0, after + 1 - stream[0].seq)
+        return list(itertools.islice(stream, start, start + limit))
+
+    async def _state_changes_after(self, seen: int) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        while not self._closed:
+            for number, key, value in list(self._state_log):
+                if number > seen:
+                    seen = number
+                    yield key, value
+            async with self._changed:
+                while not self._closed and self._state_count <= seen:
+                    await self._changed.wait()

@@ -1,0 +1,495 @@
+"""The shared bus: one Redis Stream per channel, event state in a Redis hash.
+
+Keys, under a namespace (``companion`` by default)::
+
+    {ns}:captions:{channel}   stream; entry id ``<seq>-0``, field ``data`` = event JSON
+    {ns}:seq:{channel}        the channel's last seq (INCR)
+    {ns}:state                hash: key -> {"version": n, "value": document}
+    {ns}:state-version        the last state version (INCR)
+    {ns}:state-changes        pub/sub channel: {"key": ..., "version": n, "value": ...}
+
+A Lua script numbers and appends an event in one step, so every publisher, in any
+process, gets the channel's next seq and the stream id *is* the seq: ``read(after)``
+is an ``XRANGE`` from ``after + 1`` and ``follow`` is a blocking ``XREAD`` from the
+last id seen. The event JSON in the stream carries no trustworthy seq; the id does.
+
+When Redis does not answer, ``publish`` never raises: the event waits in a bounded
+in-memory buffer (the oldest dropped, counted and logged past ``buffer_limit``) and a
+background flusher retries with exponential backoff and jitter, draining the buffer
+in order once Redis is back. New events queue behind buffered ones, so order holds.
+State writes made while Redis is down wait too (the latest per key). ``follow`` and
+``state_changes`` retry the same way and resume where they were.
+
+Seq continuity across a Redis restart needs Redis persistence (AOF or RDB). If Redis
+comes back empty, numbering restarts at 1; each entry carries its stream's *epoch*
+(a token set when the stream is first written), so a follower that sees the epoch
+change after an outage logs a warning and follows the new stream from seq 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from companion.bus.base import BusHealth
+from companion.captions import CaptionEvent
+
+log = logging.getLogger(__name__)
+
+#: What "Redis is not answering" looks like; anything else is a bug and propagates.
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+BACKOFF_MIN = 0.1
+BACKOFF_MAX = 5.0
+FOLLOW_BLOCK_MS = 1000
+RECENT_PAGE = 200
+RECONCILE_S = 1.0  # how often state_changes compares the state hash with what it yielded
+
+# KEYS: stream, seq counter, epoch. ARGV: event JSON, max_len, a fresh epoch token.
+# The epoch is set once per stream's life; each entry carries it, so a follower can
+# tell a Redis that came back empty (new epoch, or none) from one that kept its data.
+# Returns the new seq.
+# The XREVRANGE guard keeps numbering above the stream's last id even if the counter
+# key was lost (evicted or deleted) while the stream survived.
+_APPEND_LUA = """
+local seq = redis.call('INCR', KEYS[2])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then
+  local last_seq = tonumber(string.match(last[1][1], '^(%d+)'))
+  if last_seq >= seq then
+    seq = last_seq + 1
+    redis.call('SET', KEYS[2], seq)
+  end
+end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+local epoch = redis.call('GET', KEYS[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'data', ARGV[1], 'epoch', epoch)
+return seq
+"""
+
+# KEYS: state hash, version counter, changes channel. ARGV: key as JSON, value JSON, key.
+# Each stored document is {"version": n, "value": ...}; versions only grow (per Redis
+# life), so a subscriber can tell a stale announcement from a new one.
+_SET_STATE_LUA = """
+local version = redis.call('INCR', KEYS[2])
+local tail = '"version":' .. version .. ',"value":' .. ARGV[2] .. '}'
+redis.call('HSET', KEYS[1], ARGV[3], '{' .. tail)
+redis.call('PUBLISH', KEYS[3], '{"key":' .. ARGV[1] .. ',' .. tail)
+return version
+"""
+
+
+def _jittered(delay: float) -> float:
+    return delay * random.uniform(0.5, 1.0)
+
+
+Entries = list[tuple[str, dict[str, str]]]  # XRANGE and friends, with decode_responses
+
+
+def _decode(entry_id: str, fields: dict[str, str]) -> CaptionEvent:
+    seq = int(entry_id.split("-", 1)[0])
+    return CaptionEvent.from_dict({**json.loads(fields["data"]), "seq": seq})
+
+
+class RedisBus:
+    """Caption streams and event state shared through one Redis server."""
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str = "companion",
+        max_len: int = 100_000,
+        buffer_limit: int = 10_000,
+    ) -> None:
+        if max_len < 1 or buffer_limit < 1:
+            raise ValueError("max_len and buffer_limit must be at least 1")
+        self.namespace = namespace
+        self.max_len = max_len
+        self.buffer_limit = buffer_limit
+        # No retries inside redis-py: an outage must reach this class at once, where
+        # the buffer and the flusher's backoff deal with it.
+        self._client = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2.0,
+            socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._append = self._client.register_script(_APPEND_LUA)
+        self._set_state_script = self._client.register_script(_SET_STATE_LUA)
+        self._buffer: deque[CaptionEvent] = deque()
+        self._pending_state: dict[str, dict[str, Any]] = {}
+        self._known_state: dict[str, dict[str, Any]] = {}
+        self._dropped = 0
+        self._connected = False
+        self._last_error = ""
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- keys ---------------------------------------------------------------------
+
+    def _stream_key(self, channel: str) -> str:
+        return f"{self.namespace}:captions:{channel}"
+
+    def _seq_key(self, channel: str) -> str:
+        return f"{self.namespace}:seq:{channel}"
+
+    def _epoch_key(self, channel: str) -> str:
+        return f"{self.namespace}:epoch:{channel}"
+
+    @property
+    def _state_key(self) -> str:
+        return f"{self.namespace}:state"
+
+    @property
+    def _state_version_key(self) -> str:
+        return f"{self.namespace}:state-version"
+
+    @property
+    def _changes_channel(self) -> str:
+        return f"{self.namespace}:state-changes"
+
+    # -- lifetime -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the connection and start the flusher (idempotent; never raises on an outage)."""
+        self._closed = False
+        self._ensure_flusher()
+        try:
+            await self._client.ping()
+        except OUTAGE_ERRORS as exc:
+            self._mark_down(exc)
+            log.warning("Redis is not answering at start (%s); buffering until it is", exc)
+        else:
+            self._mark_up()
+
+    async def close(self) -> None:
+        """Try once to flush the buffer, stop the flusher, close the client.
+
+        Followers and ``state_changes`` iterators of this bus end soon after.
+        """
+        self._closed = True
+        if self._connected:
+            with contextlib.suppress(*OUTAGE_ERRORS):
+                await self._flush_once()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        if self._buffer or self._pending_state:
+            log.warning(
+                "closing the Redis bus with %d events and %d state documents not delivered",
+                len(self._buffer),
+                len(self._pending_state),
+            )
+        await self._client.aclose()
+
+    def health(self) -> BusHealth:
+        """Connection, buffer and drop counts as last seen, without I/O."""
+        return BusHealth(
+            backend="redis",
+            connected=self._connected,
+            buffered=len(self._buffer),
+            dropped=self._dropped,
+            last_error=self._last_error,
+        )
+
+    # -- captions -----------------------------------------------------------------
+
+    async def publish(self, event: CaptionEvent) -> None:
+        """Append ``event`` with the channel's next seq, or buffer it while Redis is down."""
+        if self._buffer:  # keep order: nothing overtakes what is waiting
+            self._enqueue(event)
+            return
+        try:
+            await self._send(event)
+        except OUTAGE_ERRORS as exc:
+            self._mark_down(exc)
+            self._enqueue(event)
+        else:
+            self._mark_up()
+
+    async def read(self, channel: str, after: int, limit: int = 1000) -> list[CaptionEvent]:
+        """Events of ``channel`` with ``seq > after``, oldest first, at most ``limit``.
+
+        Raises redis' ``ConnectionError`` while Redis is down.
+        """
+        if limit <= 0:
+            return []
+        start = f"{max(after, 0) + 1}-0"
+        key = self._stream_key(channel)
+        entries = cast(Entries, await self._client.xrange(key, start, "+", count=limit))
+        return [_decode(entry_id, fields) for entry_id, fields in entries]
+
+    async def recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
+        """The last ``limit`` final events still in the stream, oldest first."""
+        finals: list[CaptionEvent] = []
+        end = "+"
+        while len(finals) < limit:
+            page = cast(
+                Entries,
+                await self._client.xrevrange(
+                    self._stream_key(channel), end, "-", count=RECENT_PAGE
+                ),
+            )
+            for entry_id, fields in page:
+                event = _decode(entry_id, fields)
+                if event.final:
+                    finals.append(event)
+                    if len(finals) == limit:
+                        break
+            if len(page) < RECENT_PAGE:
+                break
+            oldest = _decode(*page[-1]).seq
+            if oldest <= 1:
+                break
+            end = f"{oldest - 1}-0"
+        finals.reverse()
+        return finals
+
+    async def follow(self, channel: str, after: int) -> AsyncIterator[CaptionEvent]:
+        """Every event of ``channel`` with ``seq > after``, then each new one, forever.
+
+        Survives Redis restarts: it retries with backoff and resumes after the last
+        seq it yielded, so it yields no duplicate. Cancel or ``aclose`` it to stop.
+        """
+        key = self._stream_key(channel)
+        last = max(after, 0)
+        delay = BACKOFF_MIN
+        epoch: str | None = None  # of the last entry yielded
+        recovering = False
+        while not self._closed:
+            try:
+                if recovering and epoch is not None:
+                    current = await self._client.get(self._epoch_key(channel))
+                    if current != epoch:
+                        log.warning(
+                            "channel %r: Redis came back without its history (new epoch); "
+                            "following the new stream from seq 0 (was at %d)",
+                            channel,
+                            last,
+                        )
+                        last, epoch = 0, None
+                recovering = False
+                response = cast(
+                    list[tuple[str, Entries]] | None,
+                    await self._client.xread({key: f"{last}-0"}, count=1000, block=FOLLOW_BLOCK_MS),
+                )
+            except OUTAGE_ERRORS as exc:
+                if self._closed:
+                    return
+                self._mark_down(exc)
+                recovering = True
+                await asyncio.sleep(_jittered(delay))
+                delay = min(BACKOFF_MAX, delay * 2)
+                continue
+            delay = BACKOFF_MIN
+            for _stream, entries in response or ():
+                for entry_id, fields in entries:
+                    event = _decode(entry_id, fields)
+                    if event.seq > last:
+                        last, epoch = event.seq, fields.get("epoch")
+                        yield event
+
+    # -- state --------------------------------------------------------------------
+
+    async def set_state(self, key: str, value: dict[str, Any]) -> None:
+        """Store one state document and announce it; kept for later while Redis is down."""
+        self._known_state[key] = value
+        try:
+            await self._send_state(key, value)
+        except OUTAGE_ERRORS as exc:
+            self._mark_down(exc)
+            self._pending_state[key] = value
+            self._wake.set()
+            self._ensure_flusher()
+
+    async def get_state(self) -> dict[str, dict[str, Any]]:
+        """Every state document; while Redis is down, the last ones this process knew."""
+        try:
+            entries = await self._state_entries()
+        except OUTAGE_ERRORS as exc:
+            self._mark_down(exc)
+            return dict(self._known_state)
+        state = {key: value for key, (_version, value) in entries.items()}
+        state.update(self._pending_state)
+        self._known_state = dict(state)
+        return state
+
+    async def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Each ``(key, value)`` stored, by any process, once this iterator has started.
+
+        Changes arrive by pub/sub, read by a task of the iterator's own. Every second
+        the iterator also reads the state hash and yields each document whose
+        version differs from the one it last yielded, so nothing is missed across a
+        Redis restart or a pub/sub reconnect, and a stale message (a version older
+        than one already yielded) is skipped. Stops when the bus is closed.
+        """
+        # "Now" is the first snapshot of the versions; what changes after it is yielded,
+        # whether pub/sub announces it or the next reconciliation finds it.
+        versions: dict[str, int] = {}
+        while not self._closed:
+            try:
+                versions = {k: v for k, (v, _) in (await self._state_entries()).items()}
+                break
+            except OUTAGE_ERRORS as exc:
+                self._mark_down(exc)
+                await asyncio.sleep(BACKOFF_MIN)
+        messages: asyncio.Queue[tuple[str, int, dict[str, Any]]] = asyncio.Queue()
+        reader = asyncio.create_task(self._read_changes(messages))
+        try:
+            loop = asyncio.get_running_loop()
+            next_check = loop.time() + RECONCILE_S
+            while not self._closed:
+                try:
+                    async with asyncio.timeout_at(next_check):
+                        key, version, value = await messages.get()
+                except TimeoutError:
+                    next_check = loop.time() + RECONCILE_S
+                    try:
+                        entries = await self._state_entries()
+                    except OUTAGE_ERRORS as exc:
+                        self._mark_down(exc)
+                        continue
+                    for key, (version, value) in entries.items():
+                        if versions.get(key) != version:
+                            versions[key] = version
+                            yield key, value
+                    continue
+                if version > versions.get(key, 0):
+                    versions[key] = version
+                    yield key, value
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read_changes(
+        self,
+        messages: asyncio.Queue[tuple[str, int, dict[str, Any]]],
+    ) -> None:
+        """Put each announced change on ``messages``; subscribe again after an outage.
+
+        What pub/sub misses meanwhile, the reconciliation in ``state_changes`` finds.
+        """
+        delay = BACKOFF_MIN
+        while not self._closed:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._changes_channel)
+                delay = BACKOFF_MIN
+                while not self._closed:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        change = json.loads(message["data"])
+                        messages.put_nowait((change["key"], change["version"], change["value"]))
+            except OUTAGE_ERRORS as exc:
+                self._mark_down(exc)
+                await asyncio.sleep(_jittered(delay))
+                delay = min(BACKOFF_MAX, delay * 2)
+            finally:
+                with contextlib.suppress(*OUTAGE_ERRORS):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _state_entries(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        raw = cast(dict[str, str], await self._client.hgetall(self._state_key))
+        entries = {key: json.loads(doc) for key, doc in raw.items()}
+        return {key: (doc["version"], doc["value"]) for key, doc in entries.items()}
+
+    # -- internals ----------------------------------------------------------------
+
+    async def _send(self, event: CaptionEvent) -> int:
+        seq = await self._append(
+            keys=[
+                self._stream_key(event.channel),
+                self._seq_key(event.channel),
+                self._epoch_key(event.channel),
+            ],
+            args=[event.to_json(), self.max_len, uuid.uuid4().hex],
+        )
+        return int(seq)
+
+    async def _send_state(self, key: str, value: dict[str, Any]) -> None:
+        await self._set_state_script(
+            keys=[self._state_key, self._state_version_key, self._changes_channel],
+            args=[json.dumps(key, ensure_ascii=False), json.dumps(value, ensure_ascii=False), key],
+        )
+
+    def _enqueue(self, event: CaptionEvent) -> None:
+        if len(self._buffer) >= self.buffer_limit:
+            self._buffer.popleft()
+            self._dropped += 1
+            log.warning(
+                "Redis bus buffer full (%d events): dropped the oldest, %d dropped so far",
+                self.buffer_limit,
+                self._dropped,
+            )
+        self._buffer.append(event)
+        self._wake.set()
+        self._ensure_flusher()
+
+    def _ensure_flusher(self) -> None:
+        if self._closed:
+            return
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name="redis-bus-flusher")
+
+    async def _flush_once(self) -> None:
+        """Deliver pending state, then the buffered events in order; raise on an outage."""
+        while self._pending_state:
+            key, value = next(iter(self._pending_state.items()))
+            await self._send_state(key, value)
+            if self._pending_state.get(key) is value:
+                del self._pending_state[key]
+        while self._buffer:
+            event = self._buffer[0]  # stays queued while in flight, so nothing overtakes it
+            await self._send(event)
+            if self._buffer and self._buffer[0] is event:
+                self._buffer.popleft()
+
+    async def _flush_loop(self) -> None:
+        """Drain the buffer when there is one; probe Redis while it is down."""
+        delay = BACKOFF_MIN
+        while True:
+            await self._wake.wait()
+            try:
+                if not self._buffer and not self._pending_state:
+                    await self._client.ping()
+                await self._flush_once()
+            except OUTAGE_ERRORS as exc:
+                self._mark_down(exc)
+                await asyncio.sleep(_jittered(delay))
+                delay = min(BACKOFF_MAX, delay * 2)
+                continue
+            if self._buffer or self._pending_state:
+                continue  # more arrived while flushing
+            self._mark_up()
+            delay = BACKOFF_MIN
+            self._wake.clear()
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self._connected or not self._last_error:
+            log.warning("Redis bus lost its connection: %s", exc)
+        self._connected = False
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._wake.set()
+        self._ensure_flusher()
+
+    def _mark_up(self) -> None:
+        if not self._connected and self._last_error:
+            log.info("Redis bus connected again")
+        self._connected = True

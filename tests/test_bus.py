@@ -1,0 +1,396 @@
+"""The bus contract, run against MemoryBus and a real RedisBus; then Redis outages.
+
+Every Redis here is a private ``redis-server`` on a free port (never the machine's
+own on 6379), started per module and polled until it answers PING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+
+import pytest
+
+from companion.bus import Bus, MemoryBus, open_bus
+from companion.bus.redis import RedisBus
+from companion.captions import CaptionEvent
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
+
+TIMEOUT = 20.0
+
+
+def ev(text: str, channel: str = "en", final: bool = True) -> CaptionEvent:
+    return CaptionEvent(
+        channel=channel,
+        seq=0,
+        final=final,
+        text=text,
+        lang="en",
+        start=0.0,
+        end=1.0,
+        emitted=0.0,
+        utterance=0,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One private redis-server that a test may kill and start again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not self._pong():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def outage_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, to be killed and restarted."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+MakeBus = Callable[..., Awaitable[Bus]]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_bus(
+    request: pytest.FixtureRequest, redis_server: RedisServer
+) -> AsyncIterator[MakeBus]:
+    """Builds started buses of the parametrized backend; Redis ones share a namespace."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    buses: list[Bus] = []
+
+    async def make(**kwargs: int) -> Bus:
+        bus: Bus
+        if request.param == "memory":
+            bus = MemoryBus(max_len=kwargs.get("max_len", 10_000))
+        else:
+            bus = RedisBus(redis_server.url, namespace=namespace, **kwargs)
+        await bus.start()
+        buses.append(bus)
+        return bus
+
+    yield make
+    for bus in buses:
+        await bus.close()
+
+
+@pytest.fixture
+async def bus(make_bus: MakeBus) -> Bus:
+    return await make_bus()
+
+
+async def wait_until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def subscribed(bus: Bus) -> None:
+    """Wait until a Redis bus's state_changes iterator has subscribed (memory: at once)."""
+    if isinstance(bus, RedisBus):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            counts = await bus._client.pubsub_numsub(bus._changes_channel)
+            if counts and counts[0][1] > 0:
+                return
+            assert time.monotonic() < deadline, "state_changes never subscribed"
+            await asyncio.sleep(0.02)
+
+
+# -- contract: both backends ----------------------------------------------------------
+
+
+async def test_seq_counts_per_channel(bus: Bus) -> None:
+    for i in range(3):
+        await bus.publish(ev(f"en{i}", "en"))
+        if i < 2:
+            await bus.publish(ev(f"ko{i}", "ko"))
+    en = await bus.read("en", 0)
+    ko = await bus.read("ko", 0)
+    assert [(e.seq, e.text) for e in en] == [(1, "en0"), (2, "en1"), (3, "en2")]
+    assert [(e.seq, e.text) for e in ko] == [(1, "ko0"), (2, "ko1")]
+    assert en[0] == replace(ev("en0"), seq=1)
+
+
+async def test_read_after_is_exclusive_and_limited(bus: Bus) -> None:
+    for i in range(1, 11):
+        await bus.publish(ev(f"t{i}"))
+    assert [e.seq for e in await bus.read("en", 4)] == [5, 6, 7, 8, 9, 10]
+    assert [e.text for e in await bus.read("en", 4, limit=3)] == ["t5", "t6", "t7"]
+    assert await bus.read("en", 10) == []
+    assert await bus.read("nobody", 0) == []
+
+
+async def test_recent_finals_gives_last_finals_oldest_first(bus: Bus) -> None:
+    for i in range(1, 451):
+        await bus.publish(ev(f"t{i}", final=i % 3 == 0))
+    finals = await bus.recent_finals("en", 120)  # crosses Redis' pages of 200 entries
+    assert [e.seq for e in finals] == list(range(93, 451, 3))
+    assert all(e.final for e in finals)
+    assert [e.seq for e in await bus.recent_finals("en", 2)] == [447, 450]
+    assert len(await bus.recent_finals("en", 1000)) == 150
+    assert await bus.recent_finals("nobody", 5) == []
+
+
+async def test_follow_gives_backlog_then_live_without_gap_or_duplicate(bus: Bus) -> None:
+    for i in range(1, 6):
+        await bus.publish(ev(f"t{i}"))
+    total = 60
+
+    async def collect() -> list[int]:
+        seqs = []
+        async for event in bus.follow("en", 2):
+            seqs.append(event.seq)
+            if event.seq == total:
+                return seqs
+        return seqs
+
+    async def publish_more() -> None:
+        for i in range(6, total + 1):
+            await bus.publish(ev(f"t{i}"))
+            if i % 7 == 0:
+                await asyncio.sleep(0)
+
+    follower = asyncio.create_task(collect())
+    await asyncio.wait_for(asyncio.gather(follower, publish_more()), TIMEOUT)
+    assert follower.result() == list(range(3, total + 1))
+
+
+async def test_follow_waits_for_the_first_event(bus: Bus) -> None:
+    events = bus.follow("ko", 0)
+    first = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.05)
+    assert not first.done()
+    await bus.publish(ev("hello", "ko"))
+    event = await asyncio.wait_for(first, TIMEOUT)
+    assert (event.seq, event.text) == (1, "hello")
+    await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_max_len_bounds_the_stream(make_bus: MakeBus) -> None:
+    bus = await make_bus(max_len=10)
+    for i in range(1, 501):
+        await bus.publish(ev(f"t{i}"))
+    held = await bus.read("en", 0, limit=1000)
+    assert held[-1].seq == 500
+    assert [e.seq for e in held] == list(range(held[0].seq, 501))
+    if isinstance(bus, RedisBus):
+        # MAXLEN ~ trims whole stream nodes (100 entries by default): at least 10 kept.
+        assert 10 <= len(held) <= 110
+    else:
+        assert len(held) == 10
+
+
+async def test_state_set_get_and_changes(bus: Bus) -> None:
+    changes = bus.state_changes()
+    first = asyncio.ensure_future(anext(changes))
+    await subscribed(bus)
+    await bus.set_state("onair:booth-en", {"interpreter": "A", "note": "통역"})
+    await bus.set_state("channels", {"ids": ["en", "ko"]})
+    assert await asyncio.wait_for(first, TIMEOUT) == (
+        "onair:booth-en",
+        {"interpreter": "A", "note": "통역"},
+    )
+    assert await asyncio.wait_for(anext(changes), TIMEOUT) == ("channels", {"ids": ["en", "ko"]})
+    assert await bus.get_state() == {
+        "onair:booth-en": {"interpreter": "A", "note": "통역"},
+        "channels": {"ids": ["en", "ko"]},
+    }
+    await changes.aclose()  # type: ignore[attr-defined]
+
+
+# -- Redis: several processes' view ---------------------------------------------------
+
+
+async def test_state_changes_reach_another_redis_bus(redis_server: RedisServer) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    writer, reader = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
+    await writer.start()
+    await reader.start()
+    try:
+        changes = reader.state_changes()
+        first = asyncio.ensure_future(anext(changes))
+        await subscribed(reader)
+        await writer.set_state("broadcast:en", {"status": "live"})
+        assert await asyncio.wait_for(first, TIMEOUT) == ("broadcast:en", {"status": "live"})
+        assert await reader.get_state() == {"broadcast:en": {"status": "live"}}
+        await changes.aclose()
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def test_two_redis_buses_get_distinct_consecutive_seqs(redis_server: RedisServer) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    a, b = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
+    await a.start()
+    await b.start()
+    try:
+
+        async def publish(bus: RedisBus, name: str) -> None:
+            for i in range(50):
+                await bus.publish(ev(f"{name}{i}"))
+
+        await asyncio.gather(publish(a, "a"), publish(b, "b"))
+        events = await a.read("en", 0)
+        assert [e.seq for e in events] == list(range(1, 101))
+        for name in "ab":
+            assert [e.text for e in events if e.text[0] == name] == [
+                f"{name}{i}" for i in range(50)
+            ]
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_open_bus_picks_the_backend(redis_server: RedisServer) -> None:
+    assert isinstance(open_bus(None), MemoryBus)
+    assert isinstance(open_bus(redis_server.url, namespace="x"), RedisBus)
+
+
+# -- Redis outages ------------------------------------------------------------------
+
+
+async def test_publish_buffers_while_redis_is_down_and_flushes_in_order(
+    outage_server: RedisServer,
+) -> None:
+    bus = RedisBus(outage_server.url, namespace="outage")
+    await bus.start()
+    try:
+        assert bus.health().connected
+        outage_server.stop()
+        for i in range(20):
+            await bus.publish(ev(f"t{i}"))  # never raises
+        health = bus.health()
+        assert (health.connected, health.buffered, health.dropped) == (False, 20, 0)
+        assert health.last_error
+        outage_server.start()  # an empty Redis on the same port
+        await wait_until(lambda: bus.health().buffered == 0, "the buffer to drain")
+        events = await bus.read("en", 0)
+        assert [(e.seq, e.text) for e in events] == [(i + 1, f"t{i}") for i in range(20)]
+        await wait_until(lambda: bus.health().connected, "connected again")
+    finally:
+        await bus.close()
+
+
+async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: RedisServer) -> None:
+    bus = RedisBus(outage_server.url, namespace="outage", buffer_limit=5)
+    await bus.start()
+    try:
+        outage_server.stop()
+        for i in range(8):
+            await bus.publish(ev(f"t{i}"))
+        health = bus.health()
+        assert (health.buffered, health.dropped) == (5, 3)
+        outage_server.start()
+        await wait_until(lambda: bus.health().buffered == 0, "the buffer to drain")
+        assert [e.text for e in await bus.read("en", 0)] == [f"t{i}" for i in range(3, 8)]
+        assert bus.health().dropped == 3
+    finally:
+        await bus.close()
+
+
+async def test_follow_and_state_changes_survive_a_restart(outage_server: RedisServer) -> None:
+    bus = RedisBus(outage_server.url, namespace="outage")
+    watcher = RedisBus(outage_server.url, namespace="outage")
+    await bus.start()
+    await watcher.start()
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for event in watcher.follow("en", 0):
+            seen.append(event.text)
+
+    follower = asyncio.create_task(follow())
+    changes = watcher.state_changes()
+    try:
+        for i in range(3):
+            await bus.publish(ev(f"a{i}"))
+        await wait_until(lambda: len(seen) == 3, "the first events")
+        outage_server.stop()
+        await bus.publish(ev("b0"))  # buffered
+        outage_server.start()  # empty: numbering starts again at 1, with a new epoch
+        await bus.publish(ev("b1"))
+        await bus.publish(ev("b2"))
+        await wait_until(lambda: len(seen) == 6, "the events after the restart")
+        assert seen == ["a0", "a1", "a2", "b0", "b1", "b2"]
+
+        first = asyncio.ensure_future(anext(changes))
+        await subscribed(watcher)
+        outage_server.stop()
+        outage_server.start()
+        # Pub/sub (once subscribed again) or the next reconciliation with the hash reports it.
+        await bus.set_state("channels", {"ids": ["en"]})
+        assert await asyncio.wait_for(first, TIMEOUT) == ("channels", {"ids": ["en"]})
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        await changes.aclose()
+        await bus.close()
+        await watcher.close()

@@ -1,0 +1,129 @@
+"""Captioners as long-running tasks that publish to the bus.
+
+``caption_channel`` captions one channel's source for as long as it runs: in a
+worker thread (decoding never blocks the event loop), publishing every event to the
+bus, and publishing its own health (``captioner:<channel>`` in the event state)
+every few seconds and on every change of fortune. A live source that fails is
+reopened with backoff; a recording ends, or with ``loop`` starts again (the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from companion.bus.base import Bus
+from companion.captions import CaptionEvent
+from companion.errors import SourceError
+from workers.captioner.audio import SAMPLE_RATE, AudioSource
+from workers.captioner.worker import Captioner, _threaded
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+
+
+def _chunks(spec: str, speed: float, loop: bool, stop: threading.Event) -> Iterator[np.ndarray]:
+    """Chunks of the source; reopened after a failure (live) or at the end (``loop``)."""
+    delay = 0.5
+    gap = np.zeros(SAMPLE_RATE // 10, dtype=np.float32)
+    while not stop.is_set():
+        source = None
+        try:
+            source = AudioSource(spec, speed=speed)
+            delay = 0.5
+            for chunk in source.chunks():
+                if stop.is_set():
+                    return
+                yield chunk
+            if not (loop or source.spec.live):
+                return
+            for _ in range(15):  # 1.5 s of silence between two plays of a recording
+                yield gap
+                time.sleep(0.1 / max(speed, 1e-3) if speed > 0 else 0)
+        except SourceError as exc:
+            if source is None and not (loop or _looks_live(spec)):
+                raise
+            log.warning("source %s failed (%s); reopening in %.1f s", spec, exc, delay)
+            stop.wait(delay * (1 + random.random() / 2))
+            delay = min(delay * 2, 30.0)
+        finally:
+            if source is not None:
+                source.close()
+
+
+def _looks_live(spec: str) -> bool:
+    from workers.captioner.audio import parse_source
+
+    try:
+        return parse_source(spec).live
+    except SourceError:
+        return False
+
+
+async def caption_channel(
+    captioner: Captioner, spec: str, bus: Bus, speed: float = 1.0, loop: bool = False
+) -> None:
+    """Caption ``spec`` into ``bus`` until cancelled (or until a recording ends)."""
+    event_loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    key = f"captioner:{captioner.channel}"
+    status: dict[str, Any] = {
+        "channel": captioner.channel,
+        "source": spec,
+        "alive": True,
+        "error": "",
+        "last_caption": None,
+    }
+
+    def emit(event: CaptionEvent) -> None:
+        status["last_caption"] = {"text": event.text, "final": event.final, "at": time.time()}
+        future = asyncio.run_coroutine_threadsafe(bus.publish(event), event_loop)
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # the loop is closing or the bus refused: say so, go on
+            status["error"] = f"publish failed: {type(exc).__name__}"
+            log.error("%s: event %d not published: %r", captioner.channel, event.seq, exc)
+
+    def work() -> None:
+        chunks = _threaded(_chunks(spec, speed, loop, stop), captioner.stats)
+        captioner.run(chunks, emit)
+
+    async def heartbeat() -> None:
+        while True:
+            stats = captioner.stats
+            await bus.set_state(
+                key,
+                {
+                    **status,
+                    "updated": time.time(),
+                    "real_time_factor": round(stats.real_time_factor, 3),
+                    "lag_seconds": round(stats.backlog_seconds, 2),
+                    "finals": stats.finals,
+                    "partials": stats.partials,
+                },
+            )
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        await asyncio.to_thread(work)
+    except SourceError as exc:
+        status.update(alive=False, error=str(exc))
+        log.error("captioner %s stopped: %s", captioner.channel, exc)
+        raise
+    finally:
+        stop.set()
+        beat.cancel()
+        status["alive"] = False
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        await bus.set_state(key, {**status, "updated": time.time()})

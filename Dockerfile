@@ -19,6 +19,8 @@ RUN pip install . \
     && chown -R companion /opt/companion
 
 USER companion
-# Live sources come from the environment: COMPANION_SOURCE_KO, COMPANION_SOURCE_EN.
+# Live sources come from the environment: COMPANION_SOURCE_KO, COMPANION_SOURCE_EN;
+# REDIS_URL switches the bus to Redis.
+EXPOSE 8080
 ENTRYPOINT ["companion"]
-CMD ["replay"]
+CMD ["serve", "--demo", "--host", "0.0.0.0"]

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from companion.bus.base import Bus
+from service.captioners import captioner_report, unready_reasons
 from service.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -54,6 +57,7 @@ BUS = web.AppKey("bus", Bus)
 FANOUT = web.AppKey("fanout", Fanout)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 BUS_GAUGES = web.AppKey("bus_gauges", tuple[Gauge, Gauge])
+CAPTIONER_GAUGES = web.AppKey("captioner_gauges", tuple[Gauge, Gauge, Gauge])
 
 
 def create_app(settings: ServiceSettings, bus: Bus, *, web_dir: Path = WEB_DIR) -> web.Application:
@@ -72,6 +76,26 @@ def create_app(settings: ServiceSettings, bus: Bus, *, web_dir: Path = WEB_DIR) 
         ),
         Gauge(
             "companion_bus_dropped", "Events the bus dropped past its buffer.", registry=registry
+        ),
+    )
+    app[CAPTIONER_GAUGES] = (
+        Gauge(
+            "companion_captioner_real_time_factor",
+            "Decode time per second of audio, per channel (below 1 keeps up).",
+            ["channel"],
+            registry=registry,
+        ),
+        Gauge(
+            "companion_captioner_lag_seconds",
+            "Audio waiting to be decoded, per channel.",
+            ["channel"],
+            registry=registry,
+        ),
+        Gauge(
+            "companion_captioner_alive",
+            "1 when the channel's captioner reported in the last 15 s.",
+            ["channel"],
+            registry=registry,
         ),
     )
     app.cleanup_ctx.append(_fanout_ctx)
@@ -227,13 +251,36 @@ async def readyz(request: web.Request) -> web.Response:
             log.warning("bus not ready: %s", health.last_error)
     if not request.app[FANOUT].ready():
         reasons.append("the channels are not followed yet")
-    body = {"ready": not reasons, "reasons": reasons, "bus": health.backend}
+    captioners = await _captioners(request.app)
+    reasons += unready_reasons(captioners)
+    body = {
+        "ready": not reasons,
+        "reasons": reasons,
+        "bus": health.backend,
+        "captioners": {ch: item["status"] for ch, item in captioners.items()},
+    }
     return web.json_response(body, status=503 if reasons else 200)
+
+
+async def _captioners(app: web.Application) -> dict[str, dict[str, Any]]:
+    try:
+        state = await app[BUS].get_state()
+    except Exception as exc:  # the bus is down: health says so; report no captioners
+        log.warning("cannot read captioner state: %r", exc)
+        state = {}
+    return captioner_report(state, app[SETTINGS].channels, time.time())
 
 
 async def metrics(request: web.Request) -> web.Response:
     """The app's registry in Prometheus text format."""
     request.app[FANOUT].update_gauges()
+    rtf, lag, alive = request.app[CAPTIONER_GAUGES]
+    for channel, item in (await _captioners(request.app)).items():
+        alive.labels(channel).set(1 if item["status"] == "alive" else 0)
+        if item.get("real_time_factor") is not None:
+            rtf.labels(channel).set(float(item["real_time_factor"]))
+        if item.get("lag_seconds") is not None:
+            lag.labels(channel).set(float(item["lag_seconds"]))
     health = request.app[BUS].health()
     buffered, dropped = request.app[BUS_GAUGES]
     buffered.set(health.buffered)

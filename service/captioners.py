@@ -1,0 +1,60 @@
+"""What the service knows of the captioners, from the event state. Pure.
+
+Each captioner publishes ``captioner:<channel>`` in the event state every few
+seconds (``workers/captioner/live.py``): alive, source, real-time factor, lag, last
+caption, error. A report older than ``stale_after`` seconds means the worker is
+gone. A channel with no report at all is ``missing``: its captioner may not have
+started yet, or runs elsewhere and has not reached the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+STALE_AFTER = 15.0
+
+
+def captioner_report(
+    state: Mapping[str, Mapping[str, Any]],
+    channels: Sequence[str],
+    now: float,
+    stale_after: float = STALE_AFTER,
+) -> dict[str, dict[str, Any]]:
+    """Per channel: ``status`` and the figures.
+
+    ``alive``; ``stale`` (no report for ``stale_after`` s); ``stopped`` (gave up, with
+    an error); ``ended`` (its recording ended); ``missing`` (never reported).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for channel in channels:
+        doc = state.get(f"captioner:{channel}")
+        if not doc:
+            out[channel] = {"status": "missing"}
+            continue
+        updated = float(doc.get("updated") or 0.0)
+        if not doc.get("alive"):
+            status = "stopped" if doc.get("error") else "ended"
+        elif now - updated > stale_after:
+            status = "stale"
+        else:
+            status = "alive"
+        out[channel] = {
+            "status": status,
+            "age_seconds": round(now - updated, 1),
+            "real_time_factor": doc.get("real_time_factor"),
+            "lag_seconds": doc.get("lag_seconds"),
+            "error": doc.get("error") or "",
+            "source": doc.get("source", ""),
+        }
+    return out
+
+
+def unready_reasons(report: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Why the captioners make the service not ready (a missing one does not)."""
+    reasons = []
+    for channel, item in report.items():
+        if item["status"] in ("stale", "stopped"):
+            detail = f": {item['error']}" if item.get("error") else ""
+            reasons.append(f"captioner for '{channel}' is {item['status']}{detail}")
+    return reasons

@@ -105,3 +105,12 @@ def test_replay_writes_every_event_as_json_lines(env: dict[str, str], tmp_path: 
     finals = [e for e in events if e["final"]]
     assert "country" in " ".join(e["text"] for e in finals).lower()
     assert "fellow" in stdout and "Americans" in stdout  # printed live, final by final
+
+
+@pytest.mark.parametrize("path", [p for p in commands(main) if p[0] not in ("bench",)])
+def test_readme_names_every_command(path: tuple[str, ...]) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    group = main.commands[path[0]]
+    if isinstance(group, click.Group) and len(path) == 1:
+        return  # groups are documented through their commands
+    assert "companion " + " ".join(path) in readme, path

@@ -20,10 +20,12 @@ in order once Redis is back. New events queue behind buffered ones, so order hol
 State writes made while Redis is down wait too (the latest per key). ``follow`` and
 ``state_changes`` retry the same way and resume where they were.
 
-Seq continuity across a Redis restart needs Redis persistence (AOF or RDB). If Redis
-comes back empty, numbering restarts at 1; each entry carries its stream's *epoch*
-(a token set when the stream is first written), so a follower that sees the epoch
-change after an outage logs a warning and follows the new stream from seq 0.
+If Redis comes back empty (no AOF or RDB), its history is gone but numbering goes
+on: each publisher passes the highest seq it has written, and the script never
+numbers below it. Each entry also carries its stream's *epoch* (a token set when
+the stream is first written), so a follower that sees the epoch change after an
+outage logs a warning and reads the new stream from its start. Keeping the history
+itself across restarts needs Redis persistence.
 """
 
 from __future__ import annotations
@@ -63,9 +65,16 @@ RECONCILE_S = 1.0  # how often state_changes compares the state hash with what i
 # tell a Redis that came back empty (new epoch, or none) from one that kept its data.
 # Returns the new seq.
 # The XREVRANGE guard keeps numbering above the stream's last id even if the counter
-# key was lost (evicted or deleted) while the stream survived.
+# key was lost (evicted or deleted) while the stream survived; ARGV[4], the highest
+# seq this publisher has written, keeps it above that even when Redis came back
+# empty, so a restart never hands out a number twice and viewers' resume still holds.
 _APPEND_LUA = """
 local seq = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[4])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[2], seq)
+end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if last[1] then
   local last_seq = tonumber(string.match(last[1][1], '^(%d+)'))
@@ -129,6 +138,7 @@ class RedisBus:
             retry=Retry(NoBackoff(), 0),
         )
         self._append = self._client.register_script(_APPEND_LUA)
+        self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(_SET_STATE_LUA)
         self._buffer: deque[CaptionEvent] = deque()
         self._pending_state: dict[str, dict[str, Any]] = {}
@@ -419,8 +429,14 @@ class RedisBus:
                 self._seq_key(event.channel),
                 self._epoch_key(event.channel),
             ],
-            args=[event.to_json(), self.max_len, uuid.uuid4().hex],
+            args=[
+                event.to_json(),
+                self.max_len,
+                uuid.uuid4().hex,
+                self._published.get(event.channel, 0),
+            ],
         )
+        self._published[event.channel] = max(self._published.get(event.channel, 0), int(seq))
         return int(seq)
 
     async def _send_state(self, key: str, value: dict[str, Any]) -> None:

@@ -437,6 +437,47 @@ def bench_channels(
     dump(report)
 
 
+@bench.command("fanout")
+@click.option("--viewers", type=click.IntRange(min=1), required=True, help="Viewers to connect.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Captions published per second.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="How long to publish.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Client processes the viewers are spread over.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Viewers per client process that decode every caption and time it.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True)
+def bench_fanout(
+    viewers: int, rate: float, seconds: float, processes: int, sample: int, port: int
+) -> None:
+    """Fan captions out to VIEWERS websocket viewers on this machine; print the figures."""
+    from service.bench_fanout import run_fanout
+
+    report = run_fanout(viewers, rate, seconds, processes, port, sample)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
 # ------------------------------------------------------------------------- model
 @main.group()
 def model() -> None:

@@ -107,7 +107,7 @@ def test_replay_writes_every_event_as_json_lines(env: dict[str, str], tmp_path: 
     assert "fellow" in stdout and "Americans" in stdout  # printed live, final by final
 
 
-@pytest.mark.parametrize("path", [p for p in commands(main) if p[0] not in ("bench",)])
+@pytest.mark.parametrize("path", commands(main))
 def test_readme_names_every_command(path: tuple[str, ...]) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     group = main.commands[path[0]]

@@ -193,3 +193,20 @@ class FloodGuard:
             self._tokens -= 1.0
             return True
         return False
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one unmasked, uncompressed websocket text frame (RFC 6455, 5.2).
+
+    The fan-out encodes a caption once into this frame and writes the same bytes to
+    every idle viewer's transport, as ``websockets.broadcast`` does.
+    """
+    payload = text.encode("utf-8")
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 1 << 16:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload

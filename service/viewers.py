@@ -34,12 +34,14 @@ from service.protocol import (
     caption_message,
     state_message,
     subscribed_message,
+    text_frame,
 )
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_BATCH = 500
 RETRY_SECONDS = 1.0
+DIRECT_WRITE_LIMIT = 64 * 1024  # bytes a transport may hold before we queue instead
 
 
 class Viewer:
@@ -62,6 +64,7 @@ class Viewer:
         self.channel: str | None = None
         self.last_seq = 0
         self.close_code: int | None = None
+        self._sending = False  # the sender task is inside send_str
 
     @property
     def closing(self) -> bool:
@@ -72,9 +75,25 @@ class Viewer:
         """Start the sender task."""
         self._sender = asyncio.create_task(self._send_loop(), name="viewer-sender")
 
-    def offer(self, text: str) -> bool:
-        """Queue ``text`` without waiting; False if the queue is full (the viewer is slow)."""
+    def offer(self, text: str, frame: bytes | None = None) -> bool:
+        """Send or queue ``text`` without waiting; False if the queue is full (slow viewer).
+
+        With ``frame`` (the same message as a ready websocket frame), an idle viewer
+        (nothing queued, nothing being sent, little in its transport's buffer) gets
+        the bytes written straight to its transport: no task switch, no copy.
+        """
         if self.closing:
+            return True
+        t = self._transport
+        if (
+            frame is not None
+            and t is not None
+            and not self._sending
+            and self._queue.empty()
+            and not t.is_closing()
+            and t.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+        ):
+            t.write(frame)
             return True
         try:
             self._queue.put_nowait(text)
@@ -119,8 +138,10 @@ class Viewer:
                 try:
                     if text is None:
                         return
+                    self._sending = True
                     await self._ws.send_str(text)
                 finally:
+                    self._sending = False
                     self._queue.task_done()
         except ConnectionError:
             # The viewer has gone; its handler sees the socket close and cleans up.
@@ -245,11 +266,12 @@ class ChannelHub:
         if not self.viewers:
             return
         text = caption_message(event)
+        frame = text_frame(text)
         slow: list[Viewer] = []
         for viewer in self.viewers:
             if viewer.closing or event.seq <= viewer.last_seq:
                 continue
-            if viewer.offer(text):
+            if viewer.offer(text, frame):
                 viewer.last_seq = event.seq
             else:
                 slow.append(viewer)

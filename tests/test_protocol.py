@@ -176,3 +176,18 @@ def test_docs_examples_are_valid() -> None:
         if data["type"] in CLIENT_TYPES:
             parse_client(example, LIMIT)
     assert kinds == set(CLIENT_TYPES) | set(SERVER_TYPES)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_text_frame_header_per_rfc6455(size: int) -> None:
+    from service.protocol import text_frame
+
+    frame = text_frame("a" * size)
+    assert frame[0] == 0x81  # FIN, text
+    if size < 126:
+        assert frame[1] == size and len(frame) == 2 + size
+    elif size < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size
+    else:
+        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size
+    assert frame.endswith(b"a" * size)

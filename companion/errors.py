@@ -7,6 +7,7 @@
     ├── ModelError                 a Whisper model cannot be found or prepared
     │   └── ModelMissingError      ... and names the ``pip install`` that fixes it
     ├── SourceError                an audio source cannot be opened or decoded
+    ├── BusUnavailableError        the bus cannot answer a read now (Redis is down)
     └── PublishError               a caption event could not be handed on
 
 The CLI maps every ``CompanionError`` to its message and a non-zero exit status
@@ -34,6 +35,10 @@ class ModelMissingError(ModelError):
 
 class SourceError(CompanionError):
     """An audio source cannot be opened or holds no decodable audio."""
+
+
+class BusUnavailableError(CompanionError):
+    """The bus cannot answer a read now (its Redis is down); try again later."""
 
 
 class PublishError(CompanionError):

@@ -27,12 +27,14 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from companion.bus.base import Bus
+from companion.errors import BusUnavailableError
 from service.captioners import captioner_report, unready_reasons
 from service.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN,
     PROTOCOL_VERSION,
     ClientMessage,
     FloodGuard,
@@ -137,6 +139,8 @@ def close_for(error: BaseException) -> tuple[int, str]:
         if error.code == "too_large":
             return CLOSE_TOO_BIG, "message too big"
         return CLOSE_POLICY, "too many bad messages"
+    if isinstance(error, BusUnavailableError):
+        return CLOSE_TRY_AGAIN, "captions are unavailable for a moment: reconnect and resume"
     return CLOSE_INTERNAL_ERROR, "internal error: reconnect and resume"
 
 
@@ -214,6 +218,10 @@ async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
                 await session.refuse(ProtocolError("bad_message", "send JSON in text frames"))
             if viewer.closing:
                 break
+    except BusUnavailableError as error:
+        log.warning("a viewer's backlog could not be read: %s", error)
+        code, reason = close_for(error)
+        viewer.drop(code, reason)
     except Exception as error:
         log.exception("a viewer's socket failed")
         code, reason = close_for(error)

@@ -45,11 +45,13 @@ CLOSE_GOING_AWAY = 1001  # the server shuts down: reconnect later and resume
 CLOSE_POLICY = 1008  # too many bad messages, or an origin that is not allowed
 CLOSE_TOO_BIG = 1009  # a frame larger than the limit
 CLOSE_INTERNAL_ERROR = 1011  # a bug on the server: reconnect and resume
+CLOSE_TRY_AGAIN = 1013  # the bus cannot answer now (Redis down): reconnect and resume
 CLOSE_SLOW = 4000  # the viewer fell behind and was dropped: reconnect and resume
 
 CLOSE_CODES: dict[int, str] = {
     CLOSE_NORMAL: "normal",
     CLOSE_GOING_AWAY: "going away",
+    CLOSE_TRY_AGAIN: "try again later",
     CLOSE_POLICY: "policy",
     CLOSE_TOO_BIG: "too big",
     CLOSE_INTERNAL_ERROR: "internal error",

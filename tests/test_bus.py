@@ -393,3 +393,19 @@ async def test_follow_and_state_changes_survive_a_restart(outage_server: RedisSe
         await changes.aclose()
         await bus.close()
         await watcher.close()
+
+
+async def test_reads_say_the_bus_is_unavailable_while_redis_is_down() -> None:
+    from companion.errors import BusUnavailableError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", namespace="down")
+    try:
+        with pytest.raises(BusUnavailableError, match="Redis is unreachable"):
+            await bus.read("en", 0)
+        with pytest.raises(BusUnavailableError):
+            await bus.recent_finals("en", 5)
+    finally:
+        await bus.close()

@@ -376,3 +376,38 @@ def test_settings_refuse_bad_values() -> None:
         ServiceSettings(channels=("en",), allowed_origins=("conf.example",))
     with pytest.raises(ValueError, match="extra"):
         ServiceSettings(channels=("en",), colour="red")  # type: ignore[call-arg]
+
+
+class UnreadableBus(MemoryBus):
+    """A bus whose reads fail, as RedisBus's do while Redis is down, once ``down`` is set."""
+
+    down = False
+
+    async def read(self, channel: str, after: int, limit: int = 1000) -> list[CaptionEvent]:
+        from companion.errors import BusUnavailableError
+
+        if self.down:
+            raise BusUnavailableError("Redis is unreachable (ConnectionError)")
+        return await super().read(channel, after, limit)
+
+    async def recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
+        if self.down:
+            return await self.read(channel, 0)
+        return await super().recent_finals(channel, limit)
+
+
+async def test_resume_while_the_bus_is_down_closes_with_try_again() -> None:
+    bus = UnreadableBus()
+    async with running(bus) as (client, _bus, app):
+        await bus.publish(caption("en", True, "before the outage"))
+        await until(lambda: app[FANOUT].hubs["en"].last_seq == 1, "the hub to see it")
+        bus.down = True
+        ws = await client.ws_connect("/ws/viewer")
+        await ws.send_str(json.dumps({"type": "hello", "v": 1, "channel": "en", "resume": 0}))
+        while True:
+            msg = await ws.receive(timeout=TIMEOUT)
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+                break
+        assert ws.close_code == 1013
+        async with client.get("/healthz") as response:
+            assert response.status == 200

@@ -48,6 +48,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from companion.bus.base import BusHealth
 from companion.captions import CaptionEvent
+from companion.errors import BusUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -237,17 +238,29 @@ class RedisBus:
     async def read(self, channel: str, after: int, limit: int = 1000) -> list[CaptionEvent]:
         """Events of ``channel`` with ``seq > after``, oldest first, at most ``limit``.
 
-        Raises redis' ``ConnectionError`` while Redis is down.
+        Raises ``BusUnavailableError`` while Redis is down.
         """
         if limit <= 0:
             return []
         start = f"{max(after, 0) + 1}-0"
         key = self._stream_key(channel)
-        entries = cast(Entries, await self._client.xrange(key, start, "+", count=limit))
+        try:
+            entries = cast(Entries, await self._client.xrange(key, start, "+", count=limit))
+        except OUTAGE_ERRORS as exc:
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
         return [_decode(entry_id, fields) for entry_id, fields in entries]
 
     async def recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
-        """The last ``limit`` final events still in the stream, oldest first."""
+        """The last ``limit`` final events still in the stream, oldest first.
+
+        Raises ``BusUnavailableError`` while Redis is down.
+        """
+        try:
+            return await self._recent_finals(channel, limit)
+        except OUTAGE_ERRORS as exc:
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+
+    async def _recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
         finals: list[CaptionEvent] = []
         end = "+"
         while len(finals) < limit:

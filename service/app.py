@@ -17,8 +17,10 @@ every viewer is closed with 1001 (going away) from a snapshot of the set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from companion.bus.base import Bus
 from companion.errors import BusUnavailableError
-from service.captioners import captioner_report, unready_reasons
+from service.captioners import captioner_report, is_public, total_listeners, unready_reasons
 from service.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -59,6 +61,8 @@ BUS = web.AppKey("bus", Bus)
 FANOUT = web.AppKey("fanout", Fanout)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 BUS_GAUGES = web.AppKey("bus_gauges", tuple[Gauge, Gauge])
+INSTANCE = web.AppKey("instance", str)
+LISTENER_REPORT_SECONDS = 5.0
 CAPTIONER_GAUGES = web.AppKey("captioner_gauges", tuple[Gauge, Gauge, Gauge])
 
 
@@ -70,6 +74,7 @@ def create_app(settings: ServiceSettings, bus: Bus, *, web_dir: Path = WEB_DIR) 
     app[BUS] = bus
     app[REGISTRY] = registry
     app[FANOUT] = Fanout(bus, settings.channels, settings.backlog_finals, FanoutMetrics(registry))
+    app[INSTANCE] = uuid.uuid4().hex[:12]
     app[BUS_GAUGES] = (
         Gauge(
             "companion_bus_buffered",
@@ -121,12 +126,35 @@ async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
     await bus.start()
     fanout = app[FANOUT]
+    reporter: asyncio.Task[None] | None = None
     try:
         fanout.start()
+        reporter = asyncio.create_task(_report_listeners(app), name="listeners")
         yield
     finally:
+        if reporter is not None:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
         await fanout.stop()
+        with contextlib.suppress(Exception):  # best effort: the report goes stale anyway
+            await bus.set_state(_listeners_key(app), {"channels": {}, "updated": 0.0})
         await bus.close()
+
+
+def _listeners_key(app: web.Application) -> str:
+    return f"listeners:{app[INSTANCE]}"
+
+
+async def _report_listeners(app: web.Application) -> None:
+    """Publish this process's viewers per channel, so every replica can add them up."""
+    while True:
+        value = {"channels": app[FANOUT].listeners(), "updated": time.time()}
+        try:
+            await app[BUS].set_state(_listeners_key(app), value)
+        except Exception as exc:  # the bus buffers; a failure here is logged, not fatal
+            log.warning("cannot report listeners: %r", exc)
+        await asyncio.sleep(LISTENER_REPORT_SECONDS)
 
 
 async def _close_viewers(app: web.Application) -> None:
@@ -187,7 +215,8 @@ class ViewerSession:
         if isinstance(message, Hello):
             await viewer.put(welcome_message(self.settings.channels, PROTOCOL_VERSION))
             for key, value in (await self.bus.get_state()).items():
-                await viewer.put(state_message(key, value))
+                if is_public(key):
+                    await viewer.put(state_message(key, value))
         await self.fanout.subscribe(viewer, message.channel, message.resume)
 
 
@@ -233,13 +262,18 @@ async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def api_state(request: web.Request) -> web.Response:
-    """Channels, listeners per channel (this process) and the event-state documents."""
+    """Channels, listeners per channel (every replica, and this one) and the state documents."""
     settings = request.app[SETTINGS]
+    state = await request.app[BUS].get_state()
+    here = request.app[FANOUT].listeners()
+    others = {k: v for k, v in state.items() if k != _listeners_key(request.app)}
+    listeners = total_listeners(others, settings.channels, time.time())
     body = {
         "version": PROTOCOL_VERSION,
         "channels": list(settings.channels),
-        "listeners": request.app[FANOUT].listeners(),
-        "state": await request.app[BUS].get_state(),
+        "listeners": {ch: listeners[ch] + here.get(ch, 0) for ch in settings.channels},
+        "listeners_here": here,
+        "state": {k: v for k, v in state.items() if is_public(k)},
     }
     return web.json_response(body, headers={"Cache-Control": "public, max-age=1"})
 

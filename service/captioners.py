@@ -58,3 +58,33 @@ def unready_reasons(report: Mapping[str, Mapping[str, Any]]) -> list[str]:
             detail = f": {item['error']}" if item.get("error") else ""
             reasons.append(f"captioner for '{channel}' is {item['status']}{detail}")
     return reasons
+
+
+def total_listeners(
+    state: Mapping[str, Mapping[str, Any]],
+    channels: Sequence[str],
+    now: float,
+    stale_after: float = STALE_AFTER,
+) -> dict[str, int]:
+    """Viewers per channel over every service process that reported lately.
+
+    Each process publishes ``listeners:<instance>`` = ``{"channels": {ch: n},
+    "updated": t}`` every few seconds; a report older than ``stale_after`` is a
+    process that has gone and is not counted.
+    """
+    totals = dict.fromkeys(channels, 0)
+    for key, doc in state.items():
+        if not key.startswith("listeners:") or now - float(doc.get("updated", 0)) > stale_after:
+            continue
+        for channel, count in dict(doc.get("channels", {})).items():
+            if channel in totals:
+                totals[channel] += int(count)
+    return totals
+
+
+INTERNAL_PREFIXES = ("listeners:",)
+
+
+def is_public(key: str) -> bool:
+    """Whether a state document is for viewers (listener reports are bookkeeping)."""
+    return not key.startswith(INTERNAL_PREFIXES)

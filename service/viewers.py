@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
+from service.captioners import is_public
 from service.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_SLOW,
@@ -390,6 +391,8 @@ class Fanout:
         while True:
             try:
                 async for key, value in self._bus.state_changes():
+                    if not is_public(key):
+                        continue
                     text = state_message(key, value)
                     slow = [
                         viewer

@@ -30,3 +30,15 @@ def test_alive_stale_stopped_and_missing() -> None:
 
 def test_missing_captioners_do_not_make_the_service_unready() -> None:
     assert unready_reasons(captioner_report({}, ["en"], now=0.0)) == []
+
+
+def test_listeners_add_up_over_fresh_replicas() -> None:
+    from service.captioners import total_listeners
+
+    state = {
+        "listeners:a": {"channels": {"en": 3, "ko": 1}, "updated": 100.0},
+        "listeners:b": {"channels": {"en": 2, "fr": 9}, "updated": 99.0},
+        "listeners:gone": {"channels": {"en": 50}, "updated": 10.0},
+        "captioner:en": {"alive": True, "updated": 100.0},
+    }
+    assert total_listeners(state, ["en", "ko"], now=101.0) == {"en": 5, "ko": 1}

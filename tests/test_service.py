@@ -298,6 +298,7 @@ async def test_state_changes_reach_viewers_and_the_api() -> None:
             "version": 1,
             "channels": ["en", "ko"],
             "listeners": {"en": 0, "ko": 1},
+            "listeners_here": {"en": 0, "ko": 1},
             "state": {"onair:booth-en": {"interpreter": "A"}},
         }
 
@@ -411,3 +412,20 @@ async def test_resume_while_the_bus_is_down_closes_with_try_again() -> None:
         assert ws.close_code == 1013
         async with client.get("/healthz") as response:
             assert response.status == 200
+
+
+async def test_listeners_of_other_replicas_are_added_up() -> None:
+    import time
+
+    async with running() as (client, bus, _app):
+        await bus.set_state("listeners:other", {"channels": {"en": 7}, "updated": time.time()})
+        ws = await client.ws_connect("/ws/viewer")
+        await ws.send_str(json.dumps({"type": "hello", "v": 1, "channel": "en"}))
+
+        async def counted() -> bool:
+            async with client.get("/api/state") as response:
+                body = await response.json()
+            return bool(body["listeners"] == {"en": 8, "ko": 0})
+
+        await until(counted, "7 listeners elsewhere plus this one")
+        await ws.close()

@@ -24,7 +24,7 @@ from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.errors import SourceError
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
-from workers.captioner.worker import Captioner, _threaded
+from workers.captioner.worker import Captioner, reader_thread
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ async def caption_channel(
             log.error("%s: event %d not published: %r", captioner.channel, event.seq, exc)
 
     def work() -> None:
-        chunks = _threaded(_chunks(spec, speed, loop, stop), captioner.stats)
+        chunks = reader_thread(_chunks(spec, speed, loop, stop), captioner.stats)
         captioner.run(chunks, emit)
 
     async def heartbeat() -> None:

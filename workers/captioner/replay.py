@@ -6,8 +6,9 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from companion.metrics import (
 )
 from workers.captioner.audio import SAMPLE_RATE, AudioSource, decode_file
 from workers.captioner.engine import WhisperEngine
-from workers.captioner.worker import Captioner, CaptionerStats, _threaded, caption_source
+from workers.captioner.worker import Captioner, CaptionerStats, caption_source, reader_thread
 
 
 class Printer:
@@ -60,21 +61,7 @@ def replay(
     captioners: list[tuple[Captioner, AudioSource]], printer: Printer
 ) -> list[CaptionerStats]:
     """Caption each source in its own thread, all at once, until every one ends."""
-    errors: list[BaseException] = []
-
-    def run(captioner: Captioner, source: AudioSource) -> None:
-        try:
-            caption_source(captioner, source, printer)
-        except BaseException as exc:  # re-raised in the calling thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=pair, daemon=True) for pair in captioners]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    in_threads([partial(caption_source, c, s, printer) for c, s in captioners])
     return [c.stats for c, _ in captioners]
 
 
@@ -182,28 +169,34 @@ def run_channels(
 ) -> list[Collector]:
     """Replay in-memory recordings on several captioners at once (a benchmark)."""
     collectors = [Collector(jsonl) for _ in jobs]
-    errors: list[BaseException] = []
 
     def run(captioner: Captioner, audio: np.ndarray, sink: Collector) -> None:
+        chunks = paced_array(audio, speed)
+        if speed > 0:
+            chunks = reader_thread(chunks, captioner.stats)
+        captioner.run(chunks, sink)
+
+    in_threads([partial(run, c, a, s) for (c, a), s in zip(jobs, collectors, strict=True)])
+    return collectors
+
+
+def in_threads(calls: list[Callable[[], None]]) -> None:
+    """Run each call in its own thread, wait for all, re-raise the first failure here."""
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], None]) -> None:
         try:
-            chunks = paced_array(audio, speed)
-            if speed > 0:
-                chunks = _threaded(chunks, captioner.stats)
-            captioner.run(chunks, sink)
+            call()
         except BaseException as exc:  # re-raised in the calling thread below
             errors.append(exc)
 
-    threads = [
-        threading.Thread(target=run, args=(c, a, s), daemon=True)
-        for (c, a), s in zip(jobs, collectors, strict=True)
-    ]
+    threads = [threading.Thread(target=run, args=(call,), daemon=True) for call in calls]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
-    return collectors
 
 
 def dump(report: dict[str, Any]) -> None:

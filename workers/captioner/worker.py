@@ -3,8 +3,8 @@
 The I/O shell around the pure ``StreamingPolicy``: it reads a source, runs the
 streaming VAD, runs the decodes the policy asks for on ``WhisperEngine``, and turns
 the policy's drafts into ``CaptionEvent``s (sequence numbers, emission times, line
-layout, glossary spelling) for a callback. ``run_captioner`` bridges it to an
-asyncio ``CaptionPublisher``: decoding runs in a worker thread, never on the loop.
+layout, glossary spelling) for a callback. ``workers/captioner/live.py`` runs it
+for the bus: decoding in a worker thread, never on the event loop.
 
 The audio kept in memory is the current utterance at most (``max_utterance`` plus
 padding) and the context handed to Whisper is ``context_tokens`` at most, so the
@@ -13,17 +13,16 @@ cost of a decode does not grow over hours.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from companion.captions import CaptionEvent, CaptionPublisher, Word
+from companion.captions import CaptionEvent, Word
 from companion.config import CaptionerSettings, WhisperSettings
 from companion.glossary import Glossary
 from companion.layout import layout_lines
@@ -91,20 +90,9 @@ class _AudioBuffer:
 
 
 def policy_settings(settings: CaptionerSettings) -> PolicySettings:
-    return PolicySettings(
-        partial_interval=settings.partial_interval,
-        load_factor=settings.load_factor,
-        end_silence=settings.end_silence,
-        max_utterance=settings.max_utterance,
-        min_speech=settings.min_speech,
-        speech_pad=settings.speech_pad,
-        vad_threshold=settings.vad_threshold,
-        confirm_words=settings.confirm_words,
-        edge_holdback=settings.edge_holdback,
-        min_commit_window=settings.min_commit_window,
-        prefix_seconds=settings.prefix_seconds,
-        partial_min_logprob=settings.partial_min_logprob,
-    )
+    """The policy's knobs, taken by name from the documented settings."""
+    known = {f.name for f in fields(PolicySettings)}
+    return PolicySettings(**{k: v for k, v in settings.model_dump().items() if k in known})
 
 
 class Captioner:
@@ -233,7 +221,7 @@ class Captioner:
         )
 
 
-def _threaded(chunks: Iterator[np.ndarray], stats: CaptionerStats) -> Iterator[np.ndarray]:
+def reader_thread(chunks: Iterator[np.ndarray], stats: CaptionerStats) -> Iterator[np.ndarray]:
     """Read a paced or live source in its own thread, so decoding never delays reading.
 
     Whatever arrived while the captioner was decoding comes out as one chunk, so the
@@ -274,20 +262,7 @@ def caption_source(captioner: Captioner, source: AudioSource, emit: Emit) -> Non
     try:
         chunks: Iterator[np.ndarray] = source.chunks()
         if source.speed > 0 or source.spec.live:
-            chunks = _threaded(chunks, captioner.stats)
+            chunks = reader_thread(chunks, captioner.stats)
         captioner.run(chunks, emit)
     finally:
         source.close()
-
-
-async def run_captioner(
-    captioner: Captioner, source: AudioSource, publisher: CaptionPublisher
-) -> CaptionerStats:
-    """Caption ``source`` in a worker thread, publishing each event on this loop."""
-    loop = asyncio.get_running_loop()
-
-    def emit(event: CaptionEvent) -> None:
-        asyncio.run_coroutine_threadsafe(publisher.publish(event), loop).result()
-
-    await asyncio.to_thread(caption_source, captioner, source, emit)
-    return captioner.stats

@@ -2,10 +2,12 @@
 
 The service (``create_app`` with a ``MemoryBus``) runs in this process, on its own
 event loop in a background thread; the viewers run in ``processes`` client processes
-(multiprocessing, spawn), each with one asyncio loop and one aiohttp session. Most
-viewers are *light*: they read frames and count the captions by their prefix. In each
-client process the first ``sample`` viewers are *probes*: they JSON-decode every
-caption and record its receipt time minus the publish wall time carried in its text.
+(multiprocessing, spawn), each with one asyncio loop. Most viewers are *light*: a
+websocket spoken over a bare asyncio protocol (handshake, pong, frame boundaries) that
+counts the caption frames by their prefix without decoding them. In each client
+process ``sample`` viewers, spread evenly through the connection order, are *probes*:
+aiohttp websocket clients that JSON-decode every caption and record its receipt time
+minus the publish wall time carried in its text.
 One Python process parsing 9,000 messages per caption would measure the client, not
 the server (see "Measuring fan-out on this machine" in the design).
 
@@ -21,11 +23,14 @@ counts those captions.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import multiprocessing
+import os
 import resource
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
@@ -43,6 +48,7 @@ from service.settings import ServiceSettings
 
 CHANNEL = "en"
 CAPTION_PREFIX = '{"type":"caption"'
+CAPTION_BYTES = CAPTION_PREFIX.encode()
 NOFILE_WANTED = 20_000
 CONNECTS_AT_ONCE = 64  # per client process, so the listen backlog never overflows
 GRACE_SECONDS = 15.0  # after the last publish, for the last captions to arrive
@@ -79,10 +85,142 @@ class ClientResult:
     last_receipt: float = 0.0
 
 
-async def _viewer(
+class _LightViewer(asyncio.Protocol):
+    """A light viewer: a websocket spoken over a bare asyncio protocol, frames counted.
+
+    It does the opening handshake itself, answers pings and counts the text frames
+    that start with the caption prefix, without decoding them: the cost per message
+    is a few slices, so the client processes leave the cores to the server.
+    """
+
+    def __init__(
+        self, host: str, path: str, captions: int, result: ClientResult, ready: asyncio.Future[bool]
+    ) -> None:
+        self._request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n"
+        ).encode()
+        self._captions = captions
+        self._result = result
+        self._ready = ready
+        self._buffer = bytearray()
+        self._upgraded = False
+        self._seen = 0
+        self._transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] = ready.get_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.write(self._request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._ready.done():
+            self._ready.set_result(False)
+        elif self._seen < self._captions:
+            self._result.closed_early += 1
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        if not self._upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self._close()
+                return
+            del buffer[: end + 4]
+            self._upgraded = True
+            self._send(0x1, json.dumps({"type": "hello", "channel": CHANNEL}).encode())
+            self._ready.set_result(True)
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer = self._buffer
+        start = 0
+        size = len(buffer)
+        while size - start >= 2:
+            opcode = buffer[start] & 0x0F
+            length = buffer[start + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - start < 4:
+                    break
+                length = int.from_bytes(buffer[start + 2 : start + 4], "big")
+                head = 4
+            elif length == 127:
+                if size - start < 10:
+                    break
+                length = int.from_bytes(buffer[start + 2 : start + 10], "big")
+                head = 10
+            if size - start < head + length:
+                break
+            payload = start + head
+            if opcode == 0x1:
+                if buffer.startswith(CAPTION_BYTES, payload):
+                    self._caption()
+            elif opcode == 0x9:
+                self._send(0xA, bytes(buffer[payload : payload + length]))
+            elif opcode == 0x8:
+                self._close()
+                return
+            start = payload + length
+        del buffer[:start]
+
+    def _caption(self) -> None:
+        self._seen += 1
+        self._result.captions += 1
+        self._result.last_receipt = max(self._result.last_receipt, time.time())
+        if self._seen >= self._captions:
+            self._close()
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """Write one masked client frame (small payloads only)."""
+        assert self._transport is not None and len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self._transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def _close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+
+async def _light_viewer(
+    host: str,
+    port: int,
+    path: str,
+    captions: int,
+    gate: asyncio.Semaphore,
+    joined: asyncio.Queue[bool],
+    result: ClientResult,
+) -> None:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[bool] = loop.create_future()
+    try:
+        async with gate:
+            _, viewer = await loop.create_connection(
+                lambda: _LightViewer(host, path, captions, result, ready), host, port
+            )
+            upgraded = await ready
+    except OSError:
+        upgraded = False
+    if not upgraded:
+        result.failed += 1
+        joined.put_nowait(False)
+        return
+    result.connected += 1
+    joined.put_nowait(True)
+    await viewer.done
+
+
+async def _probe_viewer(
     session: aiohttp.ClientSession,
     url: str,
-    probe: bool,
     captions: int,
     gate: asyncio.Semaphore,
     joined: asyncio.Queue[bool],
@@ -111,11 +249,18 @@ async def _viewer(
             seen += 1
             result.captions += 1
             result.last_receipt = max(result.last_receipt, now)
-            if probe:
-                sent = float(json.loads(msg.data)["text"].split()[1])
-                result.latencies_ms.append((now - sent) * 1000.0)
+            sent = float(json.loads(msg.data)["text"].split()[1])
+            result.latencies_ms.append((now - sent) * 1000.0)
     finally:
         await ws.close()
+
+
+def _is_probe(index: int, count: int, sample: int) -> bool:
+    """Whether viewer ``index`` of ``count`` is one of the ``sample`` probes, spread evenly."""
+    if sample <= 0:
+        return False
+    stride = max(1, count // sample)
+    return index % stride == 0 and index // stride < sample
 
 
 async def _clients(
@@ -126,8 +271,14 @@ async def _clients(
     joined: asyncio.Queue[bool] = asyncio.Queue()
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
         tasks = [
-            asyncio.create_task(_viewer(session, url, i < sample, captions, gate, joined, result))
+            asyncio.create_task(
+                _probe_viewer(session, url, captions, gate, joined, result)
+                if _is_probe(i, count, sample)
+                else _light_viewer(host, port, parts.path, captions, gate, joined, result)
+            )
             for i in range(count)
         ]
         for _ in range(count):

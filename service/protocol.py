@@ -3,8 +3,8 @@
 Every message is one JSON object in one text frame, with a ``"type"``. Viewers send
 ``hello`` (pick a channel, maybe resume), ``subscribe`` (switch channel on the same
 socket) and ``ping``; the server sends ``welcome``, ``subscribed``, ``caption``,
-``state``, ``error`` and ``pong``. ``docs/protocol.md`` shows each with an example, and
-a test keeps it in step with ``CLIENT_TYPES`` and ``SERVER_TYPES``.
+``gap``, ``state``, ``error`` and ``pong``. ``docs/protocol.md`` shows each with an
+example, and a test keeps it in step with ``CLIENT_TYPES`` and ``SERVER_TYPES``.
 
 Errors::
 
@@ -28,7 +28,15 @@ from companion.captions import CaptionEvent
 PROTOCOL_VERSION = 1
 
 CLIENT_TYPES: tuple[str, ...] = ("hello", "subscribe", "ping")
-SERVER_TYPES: tuple[str, ...] = ("welcome", "subscribed", "caption", "state", "error", "pong")
+SERVER_TYPES: tuple[str, ...] = (
+    "welcome",
+    "subscribed",
+    "caption",
+    "gap",
+    "state",
+    "error",
+    "pong",
+)
 
 ERROR_CODES: tuple[str, ...] = (
     "bad_json",
@@ -168,6 +176,11 @@ def welcome_message(channels: Iterable[str], version: int = PROTOCOL_VERSION) ->
 def subscribed_message(channel: str, resume: int | None) -> str:
     """Sent before a channel's backlog: captions of ``channel`` follow."""
     return _encode({"type": "subscribed", "channel": channel, "resume": resume})
+
+
+def gap_message(channel: str, first: int, last: int) -> str:
+    """Captions ``first`` to ``last`` of ``channel`` are gone from the bus: a resume skips them."""
+    return _encode({"type": "gap", "channel": channel, "from": first, "to": last})
 
 
 def pong_message() -> str:

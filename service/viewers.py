@@ -33,6 +33,7 @@ from service.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_SLOW,
     caption_message,
+    gap_message,
     state_message,
     subscribed_message,
     text_frame,
@@ -226,6 +227,12 @@ class FanoutMetrics:
             ["channel"],
             registry=registry,
         )
+        self.gaps = Counter(
+            "companion_resume_gaps",
+            "Resumes that skipped captions the bus no longer held, per channel.",
+            ["channel"],
+            registry=registry,
+        )
 
 
 class ChannelHub:
@@ -374,18 +381,27 @@ class Fanout:
     async def _catch_up(self, viewer: Viewer, hub: ChannelHub) -> None:
         events = await self._bus.read(hub.channel, after=viewer.last_seq, limit=CATCH_UP_BATCH)
         if not events:
-            log.warning(
-                "channel %s holds nothing after seq %d; a viewer skips to %d",
-                hub.channel,
-                viewer.last_seq,
-                hub.last_seq,
-            )
+            if viewer.last_seq < hub.last_seq:
+                await self._gap(viewer, hub.channel, hub.last_seq)
             viewer.last_seq = max(viewer.last_seq, hub.last_seq)
             return
+        if events[0].seq > viewer.last_seq + 1:
+            await self._gap(viewer, hub.channel, events[0].seq - 1)
         for event in events:
             if event.seq > viewer.last_seq:
                 await viewer.put(caption_message(event))
                 viewer.last_seq = event.seq
+
+    async def _gap(self, viewer: Viewer, channel: str, last: int) -> None:
+        """Tell ``viewer`` that captions after its ``last_seq`` up to ``last`` are gone."""
+        log.warning(
+            "channel %s no longer holds seq %d to %d; a resuming viewer skips them",
+            channel,
+            viewer.last_seq + 1,
+            last,
+        )
+        self._metrics.gaps.labels(channel).inc()
+        await viewer.put(gap_message(channel, viewer.last_seq + 1, last))
 
     async def _follow_state(self) -> None:
         while True:

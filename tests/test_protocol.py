@@ -24,6 +24,7 @@ from service.protocol import (
     Subscribe,
     caption_message,
     error_message,
+    gap_message,
     parse_client,
     pong_message,
     state_message,
@@ -131,6 +132,7 @@ def test_server_messages_are_json_with_their_type() -> None:
         "error": error_message("bad_json", "no"),
         "welcome": welcome_message(["en", "ko"]),
         "subscribed": subscribed_message("ko", None),
+        "gap": gap_message("en", 3, 9),
         "pong": pong_message(),
     }
     assert set(encoded) == set(SERVER_TYPES)

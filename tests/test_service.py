@@ -190,6 +190,22 @@ async def test_resume_after_disconnect_gets_every_event_once_with_no_gap() -> No
         assert [c["seq"] for c in got] == list(range(7, 61))
 
 
+async def test_resume_older_than_the_stream_gets_a_gap_then_the_rest() -> None:
+    async with running(MemoryBus(max_len=5)) as (client, bus, _app):
+        async with client.ws_connect("/ws/viewer") as ws:
+            await hello(ws)
+            await publish(bus, caption("en", True, "first"))
+            await captions_until(ws, 1)
+        await publish(bus, *(caption("en", True, f"e{n}") for n in range(9)))  # 2..10
+        async with client.ws_connect("/ws/viewer") as ws:
+            await hello(ws, resume=1)
+            assert await message(ws) == {"type": "gap", "channel": "en", "from": 2, "to": 5}
+            got = await captions_until(ws, 10)
+        assert [c["seq"] for c in got] == [6, 7, 8, 9, 10]
+        async with client.get("/metrics") as response:
+            assert 'companion_resume_gaps_total{channel="en"} 1.0' in await response.text()
+
+
 async def test_resume_past_the_stream_is_a_fresh_join() -> None:
     async with running(backlog_finals=1) as (client, bus, _app):
         await publish(bus, caption("en", True, "only"))

@@ -55,6 +55,9 @@ function handle(message) {
         partial.textContent = message.text;
       }
       break;
+    case "gap":
+      if (message.channel === channel) addLine("[…]");
+      break;
     case "error":
       console.warn("server refused a message:", message.code, message.message);
       if (message.code === "unknown_channel") pickFirstChannel();

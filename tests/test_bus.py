@@ -100,7 +100,7 @@ async def subscribed(bus: Bus) -> None:
     if isinstance(bus, RedisBus):
         deadline = time.monotonic() + TIMEOUT
         while True:
-            counts = await bus._client.pubsub_numsub(bus._changes_channel)
+            counts = await bus._client.pubsub_numsub(bus._keys.changes)
             if counts and counts[0][1] > 0:
                 return
             assert time.monotonic() < deadline, "state_changes never subscribed"

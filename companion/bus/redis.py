@@ -26,6 +26,9 @@ numbers below it. Each entry also carries its stream's *epoch* (a token set when
 the stream is first written), so a follower that sees the epoch change after an
 outage logs a warning and reads the new stream from its start. Keeping the history
 itself across restarts needs Redis persistence.
+
+Key names, outage errors, backoff and the Lua scripts are in ``redis_link.py``;
+following the state is ``redis_state.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -43,75 +45,27 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from companion.bus.base import BusHealth
+from companion.bus.redis_link import (
+    APPEND_LUA,
+    BACKOFF_MIN,
+    FOLLOW_BLOCK_MS,
+    OUTAGE_ERRORS,
+    SET_STATE_LUA,
+    Entries,
+    RedisKeys,
+    backoff,
+    decode_entry,
+    jittered,
+)
+from companion.bus.redis_state import StateChanges, state_entries
 from companion.captions import CaptionEvent
 from companion.errors import BusUnavailableError
 
 log = logging.getLogger(__name__)
 
-#: What "Redis is not answering" looks like; anything else is a bug and propagates.
-OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-
-BACKOFF_MIN = 0.1
-BACKOFF_MAX = 5.0
-FOLLOW_BLOCK_MS = 1000
 RECENT_PAGE = 200
-RECONCILE_S = 1.0  # how often state_changes compares the state hash with what it yielded
-
-# KEYS: stream, seq counter, epoch. ARGV: event JSON, max_len, a fresh epoch token.
-# The epoch is set once per stream's life; each entry carries it, so a follower can
-# tell a Redis that came back empty (new epoch, or none) from one that kept its data.
-# Returns the new seq.
-# The XREVRANGE guard keeps numbering above the stream's last id even if the counter
-# key was lost (evicted or deleted) while the stream survived; ARGV[4], the highest
-# seq this publisher has written, keeps it above that even when Redis came back
-# empty, so a restart never hands out a number twice and viewers' resume still holds.
-_APPEND_LUA = """
-local seq = redis.call('INCR', KEYS[2])
-local floor = tonumber(ARGV[4])
-if seq <= floor then
-  seq = floor + 1
-  redis.call('SET', KEYS[2], seq)
-end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if last[1] then
-  local last_seq = tonumber(string.match(last[1][1], '^(%d+)'))
-  if last_seq >= seq then
-    seq = last_seq + 1
-    redis.call('SET', KEYS[2], seq)
-  end
-end
-redis.call('SET', KEYS[3], ARGV[3], 'NX')
-local epoch = redis.call('GET', KEYS[3])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'data', ARGV[1], 'epoch', epoch)
-return seq
-"""
-
-# KEYS: state hash, version counter, changes channel. ARGV: key as JSON, value JSON, key.
-# Each stored document is {"version": n, "value": ...}; versions only grow (per Redis
-# life), so a subscriber can tell a stale announcement from a new one.
-_SET_STATE_LUA = """
-local version = redis.call('INCR', KEYS[2])
-local tail = '"version":' .. version .. ',"value":' .. ARGV[2] .. '}'
-redis.call('HSET', KEYS[1], ARGV[3], '{' .. tail)
-redis.call('PUBLISH', KEYS[3], '{"key":' .. ARGV[1] .. ',' .. tail)
-return version
-"""
-
-
-def _jittered(delay: float) -> float:
-    return delay * random.uniform(0.5, 1.0)
-
-
-Entries = list[tuple[str, dict[str, str]]]  # XRANGE and friends, with decode_responses
-
-
-def _decode(entry_id: str, fields: dict[str, str]) -> CaptionEvent:
-    seq = int(entry_id.split("-", 1)[0])
-    return CaptionEvent.from_dict({**json.loads(fields["data"]), "seq": seq})
 
 
 class RedisBus:
@@ -127,6 +81,7 @@ class RedisBus:
         if max_len < 1 or buffer_limit < 1:
             raise ValueError("max_len and buffer_limit must be at least 1")
         self.namespace = namespace
+        self._keys = RedisKeys(namespace)
         self.max_len = max_len
         self.buffer_limit = buffer_limit
         # No retries inside redis-py: an outage must reach this class at once, where
@@ -138,9 +93,9 @@ class RedisBus:
             socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
             retry=Retry(NoBackoff(), 0),
         )
-        self._append = self._client.register_script(_APPEND_LUA)
+        self._append = self._client.register_script(APPEND_LUA)
         self._published: dict[str, int] = {}  # highest seq written, per channel
-        self._set_state_script = self._client.register_script(_SET_STATE_LUA)
+        self._set_state_script = self._client.register_script(SET_STATE_LUA)
         self._buffer: deque[CaptionEvent] = deque()
         self._pending_state: dict[str, dict[str, Any]] = {}
         self._known_state: dict[str, dict[str, Any]] = {}
@@ -151,28 +106,10 @@ class RedisBus:
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
 
-    # -- keys ---------------------------------------------------------------------
-
-    def _stream_key(self, channel: str) -> str:
-        return f"{self.namespace}:captions:{channel}"
-
-    def _seq_key(self, channel: str) -> str:
-        return f"{self.namespace}:seq:{channel}"
-
-    def _epoch_key(self, channel: str) -> str:
-        return f"{self.namespace}:epoch:{channel}"
-
     @property
-    def _state_key(self) -> str:
-        return f"{self.namespace}:state"
-
-    @property
-    def _state_version_key(self) -> str:
-        return f"{self.namespace}:state-version"
-
-    @property
-    def _changes_channel(self) -> str:
-        return f"{self.namespace}:state-changes"
+    def closed(self) -> bool:
+        """True once ``close`` has begun; followers of this bus stop."""
+        return self._closed
 
     # -- lifetime -----------------------------------------------------------------
 
@@ -183,7 +120,7 @@ class RedisBus:
         try:
             await self._client.ping()
         except OUTAGE_ERRORS as exc:
-            self._mark_down(exc)
+            self.mark_down(exc)
             log.warning("Redis is not answering at start (%s); buffering until it is", exc)
         else:
             self._mark_up()
@@ -230,7 +167,7 @@ class RedisBus:
         try:
             await self._send(event)
         except OUTAGE_ERRORS as exc:
-            self._mark_down(exc)
+            self.mark_down(exc)
             self._enqueue(event)
         else:
             self._mark_up()
@@ -243,12 +180,12 @@ class RedisBus:
         if limit <= 0:
             return []
         start = f"{max(after, 0) + 1}-0"
-        key = self._stream_key(channel)
+        key = self._keys.stream(channel)
         try:
             entries = cast(Entries, await self._client.xrange(key, start, "+", count=limit))
         except OUTAGE_ERRORS as exc:
             raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
-        return [_decode(entry_id, fields) for entry_id, fields in entries]
+        return [decode_entry(entry_id, fields) for entry_id, fields in entries]
 
     async def recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
         """The last ``limit`` final events still in the stream, oldest first.
@@ -267,18 +204,18 @@ class RedisBus:
             page = cast(
                 Entries,
                 await self._client.xrevrange(
-                    self._stream_key(channel), end, "-", count=RECENT_PAGE
+                    self._keys.stream(channel), end, "-", count=RECENT_PAGE
                 ),
             )
             for entry_id, fields in page:
-                event = _decode(entry_id, fields)
+                event = decode_entry(entry_id, fields)
                 if event.final:
                     finals.append(event)
                     if len(finals) == limit:
                         break
             if len(page) < RECENT_PAGE:
                 break
-            oldest = _decode(*page[-1]).seq
+            oldest = decode_entry(*page[-1]).seq
             if oldest <= 1:
                 break
             end = f"{oldest - 1}-0"
@@ -291,7 +228,7 @@ class RedisBus:
         Survives Redis restarts: it retries with backoff and resumes after the last
         seq it yielded, so it yields no duplicate. Cancel or ``aclose`` it to stop.
         """
-        key = self._stream_key(channel)
+        key = self._keys.stream(channel)
         last = max(after, 0)
         delay = BACKOFF_MIN
         epoch: str | None = None  # of the last entry yielded
@@ -299,7 +236,7 @@ class RedisBus:
         while not self._closed:
             try:
                 if recovering and epoch is not None:
-                    current = await self._client.get(self._epoch_key(channel))
+                    current = await self._client.get(self._keys.epoch(channel))
                     if current != epoch:
                         log.warning(
                             "channel %r: Redis came back without its history (new epoch); "
@@ -316,15 +253,15 @@ class RedisBus:
             except OUTAGE_ERRORS as exc:
                 if self._closed:
                     return
-                self._mark_down(exc)
+                self.mark_down(exc)
                 recovering = True
-                await asyncio.sleep(_jittered(delay))
-                delay = min(BACKOFF_MAX, delay * 2)
+                await asyncio.sleep(jittered(delay))
+                delay = backoff(delay)
                 continue
             delay = BACKOFF_MIN
             for _stream, entries in response or ():
                 for entry_id, fields in entries:
-                    event = _decode(entry_id, fields)
+                    event = decode_entry(entry_id, fields)
                     if event.seq > last:
                         last, epoch = event.seq, fields.get("epoch")
                         yield event
@@ -337,7 +274,7 @@ class RedisBus:
         try:
             await self._send_state(key, value)
         except OUTAGE_ERRORS as exc:
-            self._mark_down(exc)
+            self.mark_down(exc)
             self._pending_state[key] = value
             self._wake.set()
             self._ensure_flusher()
@@ -345,9 +282,9 @@ class RedisBus:
     async def get_state(self) -> dict[str, dict[str, Any]]:
         """Every state document; while Redis is down, the last ones this process knew."""
         try:
-            entries = await self._state_entries()
+            entries = await state_entries(self._client, self._keys)
         except OUTAGE_ERRORS as exc:
-            self._mark_down(exc)
+            self.mark_down(exc)
             return dict(self._known_state)
         state = {key: value for key, (_version, value) in entries.items()}
         state.update(self._pending_state)
@@ -357,90 +294,19 @@ class RedisBus:
     async def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each ``(key, value)`` stored, by any process, once this iterator has started.
 
-        Changes arrive by pub/sub, read by a task of the iterator's own. Every second
-        the iterator also reads the state hash and yields each document whose
-        version differs from the one it last yielded, so nothing is missed across a
-        Redis restart or a pub/sub reconnect, and a stale message (a version older
-        than one already yielded) is skipped. Stops when the bus is closed.
+        See ``StateChanges.follow``; stops when the bus is closed.
         """
-        # "Now" is the first snapshot of the versions; what changes after it is yielded,
-        # whether pub/sub announces it or the next reconciliation finds it.
-        versions: dict[str, int] = {}
-        while not self._closed:
-            try:
-                versions = {k: v for k, (v, _) in (await self._state_entries()).items()}
-                break
-            except OUTAGE_ERRORS as exc:
-                self._mark_down(exc)
-                await asyncio.sleep(BACKOFF_MIN)
-        messages: asyncio.Queue[tuple[str, int, dict[str, Any]]] = asyncio.Queue()
-        reader = asyncio.create_task(self._read_changes(messages))
-        try:
-            loop = asyncio.get_running_loop()
-            next_check = loop.time() + RECONCILE_S
-            while not self._closed:
-                try:
-                    async with asyncio.timeout_at(next_check):
-                        key, version, value = await messages.get()
-                except TimeoutError:
-                    next_check = loop.time() + RECONCILE_S
-                    try:
-                        entries = await self._state_entries()
-                    except OUTAGE_ERRORS as exc:
-                        self._mark_down(exc)
-                        continue
-                    for key, (version, value) in entries.items():
-                        if versions.get(key) != version:
-                            versions[key] = version
-                            yield key, value
-                    continue
-                if version > versions.get(key, 0):
-                    versions[key] = version
-                    yield key, value
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-
-    async def _read_changes(
-        self,
-        messages: asyncio.Queue[tuple[str, int, dict[str, Any]]],
-    ) -> None:
-        """Put each announced change on ``messages``; subscribe again after an outage.
-
-        What pub/sub misses meanwhile, the reconciliation in ``state_changes`` finds.
-        """
-        delay = BACKOFF_MIN
-        while not self._closed:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._changes_channel)
-                delay = BACKOFF_MIN
-                while not self._closed:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        change = json.loads(message["data"])
-                        messages.put_nowait((change["key"], change["version"], change["value"]))
-            except OUTAGE_ERRORS as exc:
-                self._mark_down(exc)
-                await asyncio.sleep(_jittered(delay))
-                delay = min(BACKOFF_MAX, delay * 2)
-            finally:
-                with contextlib.suppress(*OUTAGE_ERRORS):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _state_entries(self) -> dict[str, tuple[int, dict[str, Any]]]:
-        raw = cast(dict[str, str], await self._client.hgetall(self._state_key))
-        entries = {key: json.loads(doc) for key, doc in raw.items()}
-        return {key: (doc["version"], doc["value"]) for key, doc in entries.items()}
+        async for change in StateChanges(self._client, self._keys, self).follow():
+            yield change
 
     # -- internals ----------------------------------------------------------------
 
     async def _send(self, event: CaptionEvent) -> int:
         seq = await self._append(
             keys=[
-                self._stream_key(event.channel),
-                self._seq_key(event.channel),
-                self._epoch_key(event.channel),
+                self._keys.stream(event.channel),
+                self._keys.seq(event.channel),
+                self._keys.epoch(event.channel),
             ],
             args=[
                 event.to_json(),
@@ -454,7 +320,7 @@ class RedisBus:
 
     async def _send_state(self, key: str, value: dict[str, Any]) -> None:
         await self._set_state_script(
-            keys=[self._state_key, self._state_version_key, self._changes_channel],
+            keys=[self._keys.state, self._keys.state_version, self._keys.changes],
             args=[json.dumps(key, ensure_ascii=False), json.dumps(value, ensure_ascii=False), key],
         )
 
@@ -500,9 +366,9 @@ class RedisBus:
                     await self._client.ping()
                 await self._flush_once()
             except OUTAGE_ERRORS as exc:
-                self._mark_down(exc)
-                await asyncio.sleep(_jittered(delay))
-                delay = min(BACKOFF_MAX, delay * 2)
+                self.mark_down(exc)
+                await asyncio.sleep(jittered(delay))
+                delay = backoff(delay)
                 continue
             if self._buffer or self._pending_state:
                 continue  # more arrived while flushing
@@ -510,7 +376,7 @@ class RedisBus:
             delay = BACKOFF_MIN
             self._wake.clear()
 
-    def _mark_down(self, exc: BaseException) -> None:
+    def mark_down(self, exc: BaseException) -> None:
         if self._connected or not self._last_error:
             log.warning("Redis bus lost its connection: %s", exc)
         self._connected = False

@@ -1,0 +1,112 @@
+"""What the Redis bus's parts share: outage errors, backoff, key names, Lua scripts.
+
+``RedisBus`` (``companion/bus/redis.py``) publishes, reads and follows caption
+streams; ``StateChanges`` (``companion/bus/redis_state.py``) follows the event state.
+Both name keys through ``RedisKeys`` and treat ``OUTAGE_ERRORS`` as "Redis is not
+answering": anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from companion.captions import CaptionEvent
+
+#: What "Redis is not answering" looks like; anything else is a bug and propagates.
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+BACKOFF_MIN = 0.1
+BACKOFF_MAX = 5.0
+FOLLOW_BLOCK_MS = 1000
+
+# KEYS: stream, seq counter, epoch. ARGV: event JSON, max_len, a fresh epoch token.
+# The epoch is set once per stream's life; each entry carries it, so a follower can
+# tell a Redis that came back empty (new epoch, or none) from one that kept its data.
+# Returns the new seq.
+# The XREVRANGE guard keeps numbering above the stream's last id even if the counter
+# key was lost (evicted or deleted) while the stream survived; ARGV[4], the highest
+# seq this publisher has written, keeps it above that even when Redis came back
+# empty, so a restart never hands out a number twice and viewers' resume still holds.
+APPEND_LUA = """
+local seq = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[4])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[2], seq)
+end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then
+  local last_seq = tonumber(string.match(last[1][1], '^(%d+)'))
+  if last_seq >= seq then
+    seq = last_seq + 1
+    redis.call('SET', KEYS[2], seq)
+  end
+end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+local epoch = redis.call('GET', KEYS[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'data', ARGV[1], 'epoch', epoch)
+return seq
+"""
+
+# KEYS: state hash, version counter, changes channel. ARGV: key as JSON, value JSON, key.
+# Each stored document is {"version": n, "value": ...}; versions only grow (per Redis
+# life), so a subscriber can tell a stale announcement from a new one.
+SET_STATE_LUA = """
+local version = redis.call('INCR', KEYS[2])
+local tail = '"version":' .. version .. ',"value":' .. ARGV[2] .. '}'
+redis.call('HSET', KEYS[1], ARGV[3], '{' .. tail)
+redis.call('PUBLISH', KEYS[3], '{"key":' .. ARGV[1] .. ',' .. tail)
+return version
+"""
+
+
+def jittered(delay: float) -> float:
+    """``delay`` scaled by a random factor in [0.5, 1], so retries do not march in step."""
+    return delay * random.uniform(0.5, 1.0)
+
+
+def backoff(delay: float) -> float:
+    """The next retry delay after ``delay``: doubled, at most ``BACKOFF_MAX``."""
+    return min(BACKOFF_MAX, delay * 2)
+
+
+Entries = list[tuple[str, dict[str, str]]]  # XRANGE and friends, with decode_responses
+
+
+def decode_entry(entry_id: str, fields: dict[str, str]) -> CaptionEvent:
+    """A stream entry as an event; its seq is the entry id's first part."""
+    seq = int(entry_id.split("-", 1)[0])
+    return CaptionEvent.from_dict({**json.loads(fields["data"]), "seq": seq})
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """The key names under one namespace (see the module docstring of ``redis.py``)."""
+
+    namespace: str
+
+    def stream(self, channel: str) -> str:
+        return f"{self.namespace}:captions:{channel}"
+
+    def seq(self, channel: str) -> str:
+        return f"{self.namespace}:seq:{channel}"
+
+    def epoch(self, channel: str) -> str:
+        return f"{self.namespace}:epoch:{channel}"
+
+    @property
+    def state(self) -> str:
+        return f"{self.namespace}:state"
+
+    @property
+    def state_version(self) -> str:
+        return f"{self.namespace}:state-version"
+
+    @property
+    def changes(self) -> str:
+        return f"{self.namespace}:state-changes"

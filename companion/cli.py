@@ -146,6 +146,7 @@ def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path 
 
     from companion.bus import open_bus
     from service.app import create_app
+    from service.auth import tokens_from_env
     from service.settings import ServiceSettings
 
     config = _config(config_path)
@@ -154,7 +155,11 @@ def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path 
         raise ConfigError("--no-workers needs REDIS_URL: captioners elsewhere reach it by Redis")
     bus = open_bus(redis_url, namespace=config.event.id)
     settings = ServiceSettings(host=host, port=port, channels=tuple(c.id for c in config.channels))
-    app = create_app(settings, bus)
+    try:
+        tokens = tokens_from_env(os.environ, config.interpreter_ids())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    app = create_app(settings, bus, tokens=tokens, config=config)
     if not no_workers:
         app.cleanup_ctx.append(_captioners(config, bus, demo))
     click.echo(

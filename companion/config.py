@@ -231,6 +231,10 @@ class EventConfig(_Strict):
                 return CaptionerSettings.model_validate(merged)
         return self.captioner
 
+    def interpreter_ids(self) -> tuple[str, ...]:
+        """Every interpreter's id, across the booths (none before booths are configured)."""
+        return ()
+
     def channel(self, channel_id: str) -> ChannelConfig:
         """The channel called ``channel_id``; ``ConfigError`` if there is none."""
         for channel in self.channels:

@@ -29,7 +29,9 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from companion.bus.base import Bus
+from companion.config import EventConfig
 from companion.errors import BusUnavailableError
+from service.auth import Tokens
 from service.captioners import captioner_report, is_public, total_listeners, unready_reasons
 from service.protocol import (
     CLOSE_GOING_AWAY,
@@ -62,15 +64,31 @@ FANOUT = web.AppKey("fanout", Fanout)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 BUS_GAUGES = web.AppKey("bus_gauges", tuple[Gauge, Gauge])
 INSTANCE = web.AppKey("instance", str)
+TOKENS = web.AppKey("tokens", Tokens)
+EVENT = web.AppKey("event", EventConfig)  # absent when the app was built without one
 LISTENER_REPORT_SECONDS = 5.0
 CAPTIONER_GAUGES = web.AppKey("captioner_gauges", tuple[Gauge, Gauge, Gauge])
 
 
-def create_app(settings: ServiceSettings, bus: Bus, *, web_dir: Path = WEB_DIR) -> web.Application:
-    """The application; the bus is started when the app starts and closed when it stops."""
+def create_app(
+    settings: ServiceSettings,
+    bus: Bus,
+    *,
+    web_dir: Path = WEB_DIR,
+    tokens: Tokens | None = None,
+    config: EventConfig | None = None,
+) -> web.Application:
+    """The application; the bus is started when the app starts and closed when it stops.
+
+    ``tokens`` are the organizer's and interpreters' (none: nobody can sign in);
+    ``config`` is the event's, for the parts that need more than the channel ids.
+    """
     app = web.Application()
     registry = CollectorRegistry(auto_describe=True)
     app[SETTINGS] = settings
+    app[TOKENS] = tokens or Tokens()
+    if config is not None:
+        app[EVENT] = config
     app[BUS] = bus
     app[REGISTRY] = registry
     app[FANOUT] = Fanout(bus, settings.channels, settings.backlog_finals, FanoutMetrics(registry))

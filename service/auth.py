@@ -1,0 +1,105 @@
+"""Who may do what: organizer and interpreter tokens, checked on every request.
+
+Viewers are anonymous. Organizers and interpreters are not: each holds a token given
+to the service through the environment (never through a file of the repository):
+
+    COMPANION_ORGANIZER_TOKEN          the organizers' token (admin API, dashboard,
+                                       transcript corrections)
+    COMPANION_TOKEN_<INTERPRETER>      one interpreter's token; <INTERPRETER> is the
+                                       interpreter id upper-cased, "-" as "_"
+
+A request carries its token as ``Authorization: Bearer <token>``; a page that cannot
+set headers (a download link) may use ``?token=``. Tokens are compared in constant
+time. A missing token is 401, a wrong one 403, each with a JSON body that says which.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+ORGANIZER_ENV = "COMPANION_ORGANIZER_TOKEN"
+MIN_TOKEN_CHARS = 16
+
+
+def interpreter_env(interpreter: str) -> str:
+    """The environment variable that holds ``interpreter``'s token."""
+    return "COMPANION_TOKEN_" + interpreter.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The tokens this service accepts; empty means that role cannot sign in."""
+
+    organizer: str = ""
+    interpreters: Mapping[str, str] = field(default_factory=dict)  # id -> token
+
+    def __repr__(self) -> str:  # never print a secret
+        return f"Tokens(organizer={'set' if self.organizer else 'unset'}, interpreters=…)"
+
+    def is_organizer(self, token: str | None) -> bool:
+        return bool(self.organizer and token) and _same(token or "", self.organizer)
+
+    def interpreter_for(self, token: str | None) -> str | None:
+        """The interpreter id whose token ``token`` is, or ``None``."""
+        if not token:
+            return None
+        found = None
+        for interpreter, expected in self.interpreters.items():
+            if expected and _same(token, expected):
+                found = interpreter  # no early return: the time does not tell which
+        return found
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def tokens_from_env(env: Mapping[str, str], interpreters: Iterable[str] = ()) -> Tokens:
+    """The organizer's and each interpreter's token, from ``env``.
+
+    Raises ``ValueError`` naming the variable when a token is set but too short to be
+    a secret (under 16 characters).
+    """
+    organizer = env.get(ORGANIZER_ENV, "")
+    _check(ORGANIZER_ENV, organizer)
+    found: dict[str, str] = {}
+    for interpreter in interpreters:
+        name = interpreter_env(interpreter)
+        token = env.get(name, "")
+        _check(name, token)
+        if token:
+            found[interpreter] = token
+    return Tokens(organizer, found)
+
+
+def _check(name: str, token: str) -> None:
+    if token and len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"{name} is too short: use at least {MIN_TOKEN_CHARS} random characters")
+
+
+def request_token(request: web.Request) -> str | None:
+    """The bearer token of ``request`` (header first, then ``?token=``)."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip() or None
+    return request.query.get("token") or None
+
+
+def refuse(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
+    """An HTTP error with a JSON body ``{"error": code, "message": message}``."""
+    body = json.dumps({"error": code, "message": message})
+    return status(text=body, content_type="application/json")
+
+
+def require_organizer(request: web.Request, tokens: Tokens) -> None:
+    """Raise 401 without a token, 403 with a wrong one; return for an organizer."""
+    token = request_token(request)
+    if token is None:
+        raise refuse(web.HTTPUnauthorized, "token_required", "an organizer token is required")
+    if not tokens.is_organizer(token):
+        raise refuse(web.HTTPForbidden, "token_refused", "this token is not an organizer's")

@@ -5,7 +5,8 @@ carries the words of the current utterance that are not final yet and replaces t
 previous partial; a *final* event carries words that will not change and also
 clears the partial. Times (``start``, ``end``, word times) are seconds of audio
 since the source began; ``emitted`` is wall-clock seconds since the captioner
-started. These dataclasses are the wire format: ``to_json`` / ``from_json``.
+started; ``at`` is the Unix time at which the caption's audio began (0 when not
+known), so the archive can file it under the session that was running. These dataclasses are the wire format: ``to_json`` / ``from_json``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class CaptionEvent:
     words: tuple[Word, ...] = ()
     lines: tuple[str, ...] = ()
     kind: str = field(default="caption")
+    at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; times rounded to milliseconds."""

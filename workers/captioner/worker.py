@@ -123,11 +123,13 @@ class Captioner:
         self._context: list[int] = []
         self._seq = 0
         self._began = time.monotonic()
+        self._began_wall = time.time()
 
     # ---------------------------------------------------------------- the loop
     def run(self, chunks: Iterable[np.ndarray], emit: Emit) -> None:
         """Caption every chunk until the source ends, calling ``emit`` per event."""
         self._began = time.monotonic()
+        self._began_wall = time.time()
         for chunk in chunks:
             self.feed(chunk, emit)
         self.finish(emit)
@@ -218,6 +220,9 @@ class Captioner:
             end_of_utterance=draft.end_of_utterance,
             words=words,
             lines=tuple(layout_lines(text, self.lang)),
+            at=round(self._began_wall + draft.start / max(self.speed, 1e-9), 3)
+            if self.speed
+            else 0.0,
         )
 
 

@@ -6,7 +6,8 @@ previous partial; a *final* event carries words that will not change and also
 clears the partial. Times (``start``, ``end``, word times) are seconds of audio
 since the source began; ``emitted`` is wall-clock seconds since the captioner
 started; ``at`` is the Unix time at which the caption's audio began (0 when not
-known), so the archive can file it under the session that was running. These dataclasses are the wire format: ``to_json`` / ``from_json``.
+known), so the archive can file it under the session that was running. These
+dataclasses are the wire format: ``to_json`` / ``from_json``.
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ class Decoded:
     tokens: tuple[int, ...]
     evidence: Evidence
     seconds: float
+    lang: str = ""  # the language decoded in (detected when asked for "auto")
+    lang_probability: float = 1.0
 
 
 class WhisperEngine:
@@ -94,8 +96,15 @@ class WhisperEngine:
             )
         return self._tokenizers[lang]
 
-    def encode_text(self, text: str, lang: str) -> list[int]:
-        return list(self.tokenizer(lang).encode(text))
+    def encode_text(self, text: str, lang: str = "en") -> list[int]:
+        # Whisper's BPE does not depend on the language: any tokenizer encodes alike.
+        return list(self.tokenizer(lang if lang in self._known_languages() else "en").encode(text))
+
+    @staticmethod
+    def _known_languages() -> frozenset[str]:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        return frozenset(_LANGUAGE_CODES)
 
     def _features(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
         content = int(len(audio) // HOP)
@@ -121,6 +130,8 @@ class WhisperEngine:
         beam_size: int = 1,
         new_seconds: float | None = None,
         word_times: bool = True,
+        languages: tuple[str, ...] = (),
+        contexts: dict[str, list[int]] | None = None,
     ) -> Decoded:
         """Decode ``audio`` (starting at audio time ``offset``) after ``prefix``.
 
@@ -128,15 +139,22 @@ class WhisperEngine:
         the tokens generated (``TOKENS_PER_SECOND``), so a decode that starts to loop
         stops early instead of running to Whisper's 448-token limit. Without
         ``word_times`` the alignment pass is skipped and every word is stamped with the
-        window's end (enough for a partial that cannot become final yet).
+        window's end (enough for a partial that cannot become final yet). With
+        ``lang="auto"`` the language is detected on this window's encoder output (no
+        second encoder pass), among ``languages`` when given, and ``contexts`` gives
+        the prompt per language (the earlier finals in that language).
         """
         import ctranslate2
         from faster_whisper.transcribe import merge_punctuations
 
         began = time.perf_counter()
-        tok = self.tokenizer(lang)
         feats, content = self._features(audio)
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=False)
+        probability = 1.0
+        if lang == "auto":
+            lang, probability = self._detect(encoded, languages)
+            context = (contexts or {}).get(lang, [])
+        tok = self.tokenizer(lang)
         prompt: list[int] = []
         head: list[int] = []
         if hotwords:
@@ -186,7 +204,19 @@ class WhisperEngine:
             aligned = [w for w in alignment if w["word"]]
             skip = len(tok.decode(prefix_tokens)) if prefix_tokens else 0
             words = tuple(_after_prefix(aligned, skip, offset))
-        return Decoded(words, tuple(new_tokens), evidence, time.perf_counter() - began)
+        seconds_taken = time.perf_counter() - began
+        return Decoded(words, tuple(new_tokens), evidence, seconds_taken, lang, probability)
+
+    def _detect(self, encoded: Any, languages: tuple[str, ...]) -> tuple[str, float]:
+        """The likeliest language of an encoded window (among ``languages`` if given)."""
+        if not self.multilingual:
+            return "en", 1.0
+        ranked = self.model.model.detect_language(encoded)[0]  # [("<|ko|>", p), …]
+        for token, probability in ranked:
+            code = token[2:-2]
+            if not languages or code in languages:
+                return code, float(probability)
+        return (languages[0] if languages else "en"), 0.0
 
 
 def _after_prefix(aligned: list[dict[str, Any]], skip: int, offset: float) -> list[Word]:

@@ -61,12 +61,15 @@ def build_captioner(
         raise ConfigError(
             f"channel '{channel}' is '{lang}' but model '{config.whisper.model}' is English-only"
         )
+    # "auto" detects each utterance's language among the event's channel languages.
+    languages = tuple(dict.fromkeys(c.language for c in config.channels)) if lang == "auto" else ()
     return Captioner(
         engine,
         channel,
         lang,
-        config.captioner_for(channel, lang),
+        config.captioner_for(channel, "" if lang == "auto" else lang),
         config.whisper,
         glossary if glossary is not None else load_event_glossary(config),
         speed=speed,
+        languages=languages,
     )

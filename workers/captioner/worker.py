@@ -28,6 +28,7 @@ from companion.glossary import Glossary
 from companion.layout import layout_lines
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.engine import WhisperEngine
+from workers.captioner.guard import Evidence
 from workers.captioner.policy import (
     DecodeRequest,
     Draft,
@@ -38,6 +39,8 @@ from workers.captioner.policy import (
 from workers.captioner.vad import StreamingVad
 
 log = logging.getLogger(__name__)
+
+DETECT_SECONDS = 1.0  # the least audio an utterance's language is detected on
 
 Emit = Callable[[CaptionEvent], None]
 
@@ -89,6 +92,49 @@ class _AudioBuffer:
         return self._data[a:b]
 
 
+class UtteranceLanguage:
+    """The language of each utterance: the captioner's own, or detected per utterance.
+
+    With ``"auto"``, each decode of an utterance detects its language again until a
+    word of the utterance is final; from then on the utterance keeps that language,
+    so its final words and the words after them are decoded alike.
+    """
+
+    def __init__(self, lang: str) -> None:
+        self.fixed = "" if lang == "auto" else lang
+        self.last = self.fixed  # of the last utterance with a final word
+        self._utterance = -1
+        self._lang = ""
+        self._locked = False
+
+    def for_decode(self, utterance: int) -> str:
+        """The language to decode ``utterance`` in, or ``"auto"`` to detect it."""
+        if self.fixed:
+            return self.fixed
+        if utterance != self._utterance:
+            self._utterance, self._lang, self._locked = utterance, "", False
+        return self._lang if self._locked else "auto"
+
+    def decoded(self, utterance: int, lang: str) -> None:
+        """A decode of ``utterance`` came out in ``lang``."""
+        if not self.fixed and utterance == self._utterance and not self._locked:
+            self._lang = lang
+
+    def final(self, utterance: int) -> None:
+        """A word of ``utterance`` is final: its language is fixed from now on."""
+        if not self.fixed and utterance == self._utterance and self._lang:
+            self._locked = True
+            self.last = self._lang
+
+    def of(self, utterance: int) -> str:
+        """The language ``utterance``'s words are in, as far as is known."""
+        if self.fixed:
+            return self.fixed
+        if utterance == self._utterance and self._lang:
+            return self._lang
+        return self.last or "und"
+
+
 def policy_settings(settings: CaptionerSettings) -> PolicySettings:
     """The policy's knobs, taken by name from the documented settings."""
     known = {f.name for f in fields(PolicySettings)}
@@ -107,10 +153,15 @@ class Captioner:
         whisper: WhisperSettings,
         glossary: Glossary | None = None,
         speed: float = 1.0,
+        languages: tuple[str, ...] = (),
     ) -> None:
         self.engine = engine
         self.channel = channel
         self.lang = lang
+        # ``lang="auto"``: each utterance's language is detected (among ``languages``)
+        # and may change from one decode to the next until a word of it is final.
+        self.languages = languages
+        self._utterance_lang = UtteranceLanguage(lang)
         self.settings = settings
         self.whisper = whisper
         self.glossary = glossary or Glossary(())
@@ -120,7 +171,7 @@ class Captioner:
         self.vad = StreamingVad()
         self.stats = CaptionerStats()
         self._buffer = _AudioBuffer()
-        self._context: list[int] = []
+        self._contexts: dict[str, list[int]] = {}  # earlier finals' tokens, per language
         self._seq = 0
         self._began = time.monotonic()
         self._began_wall = time.time()
@@ -155,10 +206,19 @@ class Captioner:
         audio = self._buffer.window(request.start, request.end)
         prefix = "".join(w.text for w in request.prefix)
         beam = self.whisper.final_beam_size if request.final else self.whisper.beam_size
+        lang = self._utterance_lang.for_decode(request.utterance)
+        if lang == "auto" and not request.final and request.end - request.start < DETECT_SECONDS:
+            # Too little audio to tell the language: words decoded now in a guessed
+            # language could agree with the next guess and become final.
+            nothing = Evidence(no_speech_prob=0.0, avg_logprob=0.0, speech_seconds=0.0)
+            self.policy.on_result(request, Hypothesis((), nothing, 0.0))
+            return
         decoded = self.engine.decode(
             audio,
             offset=request.start,
-            lang=self.lang,
+            lang=lang,
+            languages=self.languages,
+            contexts=self._contexts if lang == "auto" else None,
             prefix=prefix,
             context=self._prompt(request),
             hotwords=self.hotwords,
@@ -166,6 +226,7 @@ class Captioner:
             new_seconds=request.end - (request.prefix[-1].end if request.prefix else request.start),
             word_times=request.word_times,
         )
+        self._utterance_lang.decoded(request.utterance, decoded.lang or lang)
         self.stats.decodes += 1
         self.stats.decode_seconds += decoded.seconds
         self.stats.decode_costs.append(decoded.seconds)
@@ -176,12 +237,12 @@ class Captioner:
 
     def _prompt(self, request: DecodeRequest) -> list[int]:
         """Earlier finals (bounded) and this utterance's final words, as Whisper's prompt."""
-        tokens = (
-            self._context[-self.settings.context_tokens :] if self.settings.context_tokens else []
-        )
+        lang = self._utterance_lang.of(request.utterance)
+        context = self._contexts.get(lang, [])
+        tokens = context[-self.settings.context_tokens :] if self.settings.context_tokens else []
         if request.context:
             text = "".join(w.text for w in request.context)
-            tokens = tokens + self.engine.encode_text(" " + text.strip(), self.lang)
+            tokens = tokens + self.engine.encode_text(" " + text.strip(), lang)
         return tokens
 
     # -------------------------------------------------------------- the events
@@ -193,16 +254,21 @@ class Captioner:
             event = self._event(draft)
             if event.final:
                 self.stats.finals += 1
+                self._utterance_lang.final(draft.utterance)
                 if self.settings.context_tokens:
-                    self._context += self.engine.encode_text(" " + event.text, self.lang)
-                    del self._context[: -self.settings.context_tokens]
+                    # One context per language: another language's words as Whisper's
+                    # prompt pull it towards translating.
+                    context = self._contexts.setdefault(event.lang, [])
+                    context += self.engine.encode_text(" " + event.text, event.lang)
+                    del context[: -self.settings.context_tokens]
             else:
                 self.stats.partials += 1
             emit(event)
 
     def _event(self, draft: Draft) -> CaptionEvent:
+        lang = self._utterance_lang.of(draft.utterance)
         words = tuple(
-            Word(self.glossary.canonicalize(w.text, self.lang), w.start, w.end, w.probability)
+            Word(self.glossary.canonicalize(w.text, lang), w.start, w.end, w.probability)
             for w in draft.words
         )
         text = "".join(w.text for w in words).strip()
@@ -212,14 +278,14 @@ class Captioner:
             seq=self._seq,
             final=draft.final,
             text=text,
-            lang=self.lang,
+            lang=lang,
             start=draft.start,
             end=draft.end,
             emitted=time.monotonic() - self._began,
             utterance=draft.utterance,
             end_of_utterance=draft.end_of_utterance,
             words=words,
-            lines=tuple(layout_lines(text, self.lang)),
+            lines=tuple(layout_lines(text, lang)),
             at=round(self._began_wall + draft.start / max(self.speed, 1e-9), 3)
             if self.speed
             else 0.0,

@@ -1,0 +1,109 @@
+"""``companion bench language``: a floor that changes language, captioned with ``auto``.
+
+The recording is one composed by ``companion bench compose`` from parts in several
+languages (its reference JSON gives each part's language, text and speech times). It
+is captioned three ways, one after the other: with ``lang="auto"`` (the language
+detected per utterance) and once with each language fixed, as a captioner that
+knows the language would be. Each final caption is filed under the reference part
+its words fall in (by the midpoint of their times), so the report can say:
+
+* ``captions_right``: the share of final captions (one per utterance or part of one,
+  so roughly one per sentence) whose language is the part's;
+* ``parts_right``: the parts with more than half their captions in the right language;
+* per language, the error rate (CER for Korean, WER for English) of ``auto`` on that
+  language's parts, beside the fixed-language captioner's on the same parts.
+
+The scoring is pure (``score_languages``) and tested without a model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from companion.captions import CaptionEvent
+from companion.metrics import error_rate
+
+Segment = dict[str, Any]  # {"lang", "text", "start", "end"} from the reference JSON
+
+
+def segment_of(time: float, segments: Sequence[Segment]) -> int:
+    """The index of the part ``time`` falls in (a gap goes to the nearer part)."""
+    best, distance = 0, float("inf")
+    for i, seg in enumerate(segments):
+        if seg["start"] <= time <= seg["end"]:
+            return i
+        d = min(abs(time - seg["start"]), abs(time - seg["end"]))
+        if d < distance:
+            best, distance = i, d
+    return best
+
+
+def file_finals(
+    events: Sequence[CaptionEvent], segments: Sequence[Segment]
+) -> dict[int, list[CaptionEvent]]:
+    """Final captions with words, by the part their words' midpoint falls in."""
+    filed: dict[int, list[CaptionEvent]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.seq):
+        if not event.final or not event.text:
+            continue
+        if event.words:
+            middle = (event.words[0].start + event.words[-1].end) / 2
+        else:
+            middle = (event.start + event.end) / 2
+        filed[segment_of(middle, segments)].append(event)
+    return filed
+
+
+def score_languages(
+    auto: Sequence[CaptionEvent],
+    segments: Sequence[Segment],
+    fixed: dict[str, list[CaptionEvent]] | None = None,
+) -> dict[str, Any]:
+    """The language and accuracy figures of ``auto`` (and of ``fixed`` per language)."""
+    filed = file_finals(auto, segments)
+    right = total = parts_right = 0
+    for i, seg in enumerate(segments):
+        langs = Counter(e.lang for e in filed.get(i, ()))
+        right += langs[seg["lang"]]
+        total += sum(langs.values())
+        if langs[seg["lang"]] * 2 > sum(langs.values()):
+            parts_right += 1
+    report: dict[str, Any] = {
+        "captions": total,
+        "captions_right": round(right / total, 4) if total else None,
+        "parts": len(segments),
+        "parts_right": parts_right,
+    }
+    for lang in sorted({seg["lang"] for seg in segments}):
+        report[lang] = {"auto": _error(filed, segments, lang)}
+        if fixed and lang in fixed:
+            report[lang]["fixed"] = _error(file_finals(fixed[lang], segments), segments, lang)
+            metric = "cer" if "cer" in report[lang]["auto"] else "wer"
+            report[lang]["points_worse"] = round(
+                100 * (report[lang]["auto"][metric] - report[lang]["fixed"][metric]), 2
+            )
+    return report
+
+
+def _error(
+    filed: dict[int, list[CaptionEvent]], segments: Sequence[Segment], lang: str
+) -> dict[str, float]:
+    indices = [i for i, seg in enumerate(segments) if seg["lang"] == lang]
+    reference = " ".join(segments[i]["text"] for i in indices)
+    hypothesis = " ".join(e.text for i in indices for e in filed.get(i, ()))
+    metric, value = error_rate(reference, hypothesis, lang)
+    return {metric: round(value, 4)}
+
+
+def run_language_bench(
+    caption: Callable[[str], list[CaptionEvent]], segments: Sequence[Segment]
+) -> dict[str, Any]:
+    """Caption with ``"auto"``, then with each language fixed; score them all.
+
+    ``caption(lang)`` captions the recording once and returns its events.
+    """
+    auto = caption("auto")
+    fixed = {lang: caption(lang) for lang in sorted({seg["lang"] for seg in segments})}
+    return score_languages(auto, segments, fixed)

@@ -276,6 +276,7 @@ class Carriage:
     floor_lang: str
     booth: str = ""  # the booth that feeds the channel
     live: str | None = None  # who is live in that booth
+    carry: str = "auto"  # the booth's choice: auto, floor or booth
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -309,5 +310,49 @@ def route(
             floor_lang,
             booth.id if booth else "",
             booth.live if booth else None,
+            booth.carry if booth else "auto",
         )
     return out
+
+
+def targets(source: str, lang: str, carriages: dict[str, Carriage]) -> list[str]:
+    """The channels a caption from ``source`` ("floor" or a booth id) in ``lang`` goes to.
+
+    A floor caption goes to the channel of its own language (whatever the floor
+    language was a moment ago, so the first sentence after a switch is not lost),
+    unless that channel's booth forces ``carry booth``; a booth's caption goes to the
+    channel that carries the booth now.
+    """
+    if source == "floor":
+        return [c.channel for c in carriages.values() if c.language == lang and c.carry != "booth"]
+    return [c.channel for c in carriages.values() if c.carries == source]
+
+
+class FloorLanguage:
+    """The floor's language, followed from its final captions with a little hysteresis.
+
+    One final caption of ``min_words`` words or more in another language switches it,
+    as do ``confirm`` shorter ones in a row: a stray "OK" or a name read out in the
+    other language does not flip every channel.
+    """
+
+    def __init__(self, lang: str, min_words: int = 4, confirm: int = 2) -> None:
+        self.lang = lang
+        self.min_words = min_words
+        self.confirm = confirm
+        self._pending = ""
+        self._count = 0
+
+    def observe(self, lang: str, words: int) -> bool:
+        """A final caption of ``words`` words in ``lang``; True if the language changed."""
+        if not lang or lang == "und" or words <= 0:
+            return False
+        if lang == self.lang:
+            self._pending, self._count = "", 0
+            return False
+        self._count = self._count + 1 if lang == self._pending else 1
+        self._pending = lang
+        if words >= self.min_words or self._count >= self.confirm:
+            self.lang, self._pending, self._count = lang, "", 0
+            return True
+        return False

@@ -45,6 +45,7 @@ class CaptionEvent:
     lines: tuple[str, ...] = ()
     kind: str = field(default="caption")
     at: float = 0.0
+    source: str = ""  # "floor" or the booth whose interpretation it is ("": the channel's own)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; times rounded to milliseconds."""

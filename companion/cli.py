@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from companion.captions import CaptionEvent
 from companion.config import EventConfig, load_config, settings_table
 from companion.errors import CompanionError, ConfigError, exit_code
 
@@ -55,7 +56,11 @@ def _config(path: Path | None, model: str | None = None) -> EventConfig:
 # ------------------------------------------------------------------------ replay
 @main.command()
 @click.argument("audio", required=False)
-@click.option("--lang", default=None, help="Language of AUDIO (ko, en, …); default: the channel's.")
+@click.option(
+    "--lang",
+    default=None,
+    help="Language of AUDIO (ko, en, …, or auto: detected per utterance); default: the channel's.",
+)
 @click.option("--channel", default=None, help="Caption as this configured channel.")
 @click.option(
     "--speed",
@@ -97,10 +102,12 @@ def replay(
         language = lang or (ch.language if ch else None)
         if not language:
             raise ConfigError("--lang is required with AUDIO (or give --channel)")
-        jobs = [(ch.id if ch else language, language, audio)]
-    else:
-        chosen = [config.channel(channel)] if channel else list(config.channels)
-        jobs = [(c.id, lang or c.language, config.resolve(c.source)) for c in chosen]
+        jobs = [(ch.id if ch else ("floor" if language == "auto" else language), language, audio)]
+    elif channel:
+        c = config.channel(channel)
+        jobs = [(c.id, lang or c.language, config.resolve(c.source))]
+    else:  # the floor and the booths, or each channel's own source
+        jobs = [(cid, lang or language, src) for cid, language, src in caption_jobs(config)]
     sources = [AudioSource(src, speed=speed) for _, _, src in jobs]
     engine = load_engine(config, channels=len(jobs))
     glossary = load_event_glossary(config)
@@ -155,46 +162,99 @@ def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path 
         raise ConfigError("--no-workers needs REDIS_URL: captioners elsewhere reach it by Redis")
     bus = open_bus(redis_url, namespace=config.event.id)
     settings = ServiceSettings(host=host, port=port, channels=tuple(c.id for c in config.channels))
+    env = dict(os.environ)
+    if demo:  # a newcomer gets working console tokens (printed below), real events set them
+        import secrets
+
+        from service.auth import interpreter_env
+
+        for interpreter in config.interpreter_ids():
+            env.setdefault(interpreter_env(interpreter), secrets.token_urlsafe(16))
     try:
-        tokens = tokens_from_env(os.environ, config.interpreter_ids())
+        tokens = tokens_from_env(env, config.interpreter_ids())
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    app = create_app(settings, bus, tokens=tokens, config=config)
+    app = create_app(settings, bus, tokens=tokens, config=config, env=os.environ)
+    if not redis_url:  # the embedded default archives in process; with Redis: worker archive
+        from workers.archiver.run import archiver_context
+
+        app.cleanup_ctx.append(archiver_context(config, bus))
     if not no_workers:
         app.cleanup_ctx.append(_captioners(config, bus, demo))
+        app.cleanup_ctx.append(_posters(config, bus, os.environ))
     click.echo(
         f"companion: http://{host}:{port}/  (bus: {'redis' if redis_url else 'memory'})", err=True
     )
+    if config.booths:
+        click.echo(f"interpreter console: http://{host}:{port}/console", err=True)
+    if demo:
+        for interpreter, token in tokens.interpreters.items():
+            click.echo(f"  demo token of {interpreter}: {token}", err=True)
     web.run_app(app, host=host, port=port, print=None)
 
 
-def _captioners(config: EventConfig, bus: Any, loop: bool) -> Any:
-    """A cleanup context that runs one captioner task per channel."""
+def caption_jobs(config: EventConfig) -> list[tuple[str, str, str]]:
+    """``(captioner id, language, source)`` of every captioner the event runs.
+
+    With a floor source: the floor (language detected per utterance) and each booth
+    that has a source; the router sends their captions to the channels that carry
+    them. Without: one per channel, from the channel's own source.
+    """
+    if config.floor.source:
+        jobs = [("floor", "auto", config.resolve(config.floor.source))]
+        language = {c.id: c.language for c in config.channels}
+        jobs += [
+            (b.id, language[b.channel], config.resolve(b.source)) for b in config.booths if b.source
+        ]
+        return jobs
+    return [(c.id, c.language, config.resolve(c.source)) for c in config.channels]
+
+
+def _captioners(config: EventConfig, bus: Any, demo: bool) -> Any:
+    """A cleanup context that runs the event's captioners (``caption_jobs``)."""
     import asyncio
 
     async def ctx(app: Any) -> Any:
+        from service.booths import DESK
         from workers.captioner.factory import build_captioner, load_engine, load_event_glossary
         from workers.captioner.live import caption_channel
+        from workers.captioner.routing import Router
 
-        engine = await asyncio.to_thread(load_engine, config, len(config.channels), False)
+        jobs = caption_jobs(config)
+        engine = await asyncio.to_thread(load_engine, config, len(jobs), False)
         glossary = load_event_glossary(config)
-        tasks = [
-            asyncio.create_task(
-                caption_channel(
-                    build_captioner(config, engine, c.id, c.language, 1.0, glossary),
-                    config.resolve(c.source),
-                    bus,
-                    speed=1.0,
-                    loop=loop,
-                ),
-                name=f"captioner-{c.id}",
-            )
-            for c in config.channels
-        ]
+        desk = app.get(DESK)
+        if demo and desk is not None:
+            # The demo's booths have an interpreter live, so their channels carry them.
+            for booth in config.booths:
+                if booth.source and desk.booths[booth.id].live is None:
+                    await desk.act(booth.interpreters[0].id, "go_live")
+        routed = bool(config.floor.source)
+        tasks = []
+        for cid, language, source in jobs:
+            router = await Router.start(cid, bus) if routed else None
+            captioner = build_captioner(config, engine, cid, language, 1.0, glossary)
+            task = caption_channel(captioner, source, bus, speed=1.0, loop=demo, router=router)
+            tasks.append(asyncio.create_task(task, name=f"captioner-{cid}"))
         yield
-        for task in tasks:
-            task.cancel()
+        for t in tasks:
+            t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    return ctx
+
+
+def _posters(config: EventConfig, bus: Any, env: Any) -> Any:
+    """A cleanup context that posts captions to YouTube for channels with an ingestion URL."""
+    import asyncio
+
+    from workers.poster import run_posters
+
+    async def ctx(app: Any) -> Any:
+        task = asyncio.create_task(run_posters(bus, config, env), name="caption-posters")
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     return ctx
 
@@ -205,40 +265,149 @@ def worker() -> None:
 
 
 @worker.command("caption")
-@click.option("--channel", required=True, help="The configured channel to caption.")
-@click.option("--source", default=None, help="Audio source (default: the channel's).")
+@click.option("--channel", default=None, help="The configured channel to caption.")
+@click.option("--floor", is_flag=True, help="Caption the floor (language per utterance).")
+@click.option("--booth", default=None, help="Caption this configured booth.")
+@click.option("--source", default=None, help="Audio source (default: the configured one).")
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option("--loop", is_flag=True, help="Start a recording again when it ends.")
 @CONFIG_OPTION
 def worker_caption(
-    channel: str, source: str | None, speed: float, loop: bool, config_path: Path | None
+    channel: str | None,
+    floor: bool,
+    booth: str | None,
+    source: str | None,
+    speed: float,
+    loop: bool,
+    config_path: Path | None,
 ) -> None:
-    """Caption one channel into the Redis bus (REDIS_URL)."""
+    """Caption one channel, the floor or one booth into the Redis bus (REDIS_URL)."""
     import asyncio
     import os
 
     from companion.bus import open_bus
     from workers.captioner.factory import build_captioner, load_engine
     from workers.captioner.live import caption_channel
+    from workers.captioner.routing import Router
 
     config = _config(config_path)
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         raise ConfigError("REDIS_URL is not set: a separate worker reaches the service by Redis")
-    ch = config.channel(channel)
-    spec = source or config.resolve(ch.source)
+    if sum((channel is not None, floor, booth is not None)) != 1:
+        raise ConfigError("give exactly one of --channel, --floor and --booth")
+    if channel is not None:
+        ch = config.channel(channel)
+        cid, language, configured = ch.id, ch.language, ch.source
+    elif floor:
+        cid, language, configured = "floor", "auto", config.floor.source
+    else:
+        found = [b for b in config.booths if b.id == booth]
+        if not found:
+            raise ConfigError(f"no booth '{booth}' in the config")
+        cid, configured = found[0].id, found[0].source
+        language = config.channel(found[0].channel).language
+    spec = source or config.resolve(configured)
+    if not spec:
+        raise ConfigError(f"'{cid}' has no source: give --source")
 
     async def run() -> None:
         bus = open_bus(redis_url, namespace=config.event.id)
         await bus.start()
         try:
             engine = await asyncio.to_thread(load_engine, config, 1)
-            captioner = build_captioner(config, engine, ch.id, ch.language, speed)
-            await caption_channel(captioner, spec, bus, speed=speed, loop=loop)
+            captioner = build_captioner(config, engine, cid, language, speed)
+            router = await Router.start(cid, bus) if channel is None else None
+            await caption_channel(captioner, spec, bus, speed=speed, loop=loop, router=router)
         finally:
             await bus.close()
 
     asyncio.run(run())
+
+
+@worker.command("post")
+@click.option("--channel", required=True, help="The configured channel whose captions to post.")
+@CONFIG_OPTION
+def worker_post(channel: str, config_path: Path | None) -> None:
+    """Post one channel's final captions to YouTube (REDIS_URL, COMPANION_CAPTION_URL_<ID>)."""
+    import asyncio
+    import os
+
+    from companion.bus import open_bus
+    from workers.poster import build_poster, caption_url_env, caption_urls
+
+    config = _config(config_path)
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise ConfigError("REDIS_URL is not set: a separate worker reaches the service by Redis")
+    url = caption_urls(config, os.environ).get(config.channel(channel).id)
+    if not url:
+        raise ConfigError(
+            f"{caption_url_env(channel)} is not set (or channels.youtube.post_captions is false)"
+        )
+
+    async def run() -> None:
+        bus = open_bus(redis_url, namespace=config.event.id)
+        await bus.start()
+        try:
+            await build_poster(bus, config, channel, url).run()
+        finally:
+            await bus.close()
+
+    asyncio.run(run())
+
+
+@worker.command("archive")
+@click.option(
+    "--group", default="archiver", show_default=True, help="Consumer group (one per archive)."
+)
+@click.option("--consumer", default="archiver", show_default=True, help="Consumer name in it.")
+@CONFIG_OPTION
+def worker_archive(group: str, consumer: str, config_path: Path | None) -> None:
+    """Archive every channel's final captions from Redis (REDIS_URL); see docs/archive.md."""
+    import asyncio
+    import os
+
+    from workers.archiver.run import run_worker
+
+    config = _config(config_path)
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise ConfigError("REDIS_URL is not set: the archiver reads the caption streams in Redis")
+    asyncio.run(run_worker(config, redis_url, group, consumer))
+
+
+# ------------------------------------------------------------------------ export
+@main.command("export")
+@click.argument("session", required=False)
+@click.option("--lang", default=None, help="A channel or language (ko, en …), or 'bilingual'.")
+@click.option("--format", "fmt", default=None, help="srt, vtt, txt, json; html, md (bilingual).")
+@click.option("--out", default=None, help="A file (one export; default stdout) or a directory.")
+@CONFIG_OPTION
+def export(
+    session: str | None,
+    lang: str | None,
+    fmt: str | None,
+    out: str | None,
+    config_path: Path | None,
+) -> None:
+    """Write transcripts from the archive: SESSION --lang L --format F gives one (to stdout
+    or --out FILE); leave any out to write every match into the directory --out."""
+    from companion.transcripts.archive import TranscriptArchive, archive_root
+
+    config = _config(config_path)
+    archive = TranscriptArchive(config, archive_root(config))
+    if session and lang and fmt and not (out and Path(out).is_dir()):
+        text, _ = archive.export(session, f"{lang}.{fmt}")
+        if out in (None, "-"):
+            click.echo(text, nl=False)
+        else:
+            Path(out).write_text(text, encoding="utf-8")
+        return
+    if not out:
+        raise ConfigError("--out DIR is needed to write several exports (or give all three)")
+    for path in archive.export_all(Path(out), session, lang, fmt):
+        click.echo(path, err=True)
 
 
 # ------------------------------------------------------------------------- bench
@@ -323,6 +492,56 @@ def bench_latency(
     if offline:
         report |= offline_error(engine, audio, lang, ref_text)
     report["streaming_text"] = " ".join(e.text for e in collector.events if e.final)
+    dump(report)
+
+
+@bench.command("language")
+@click.argument("audio")
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="The reference JSON of AUDIO (from `bench compose`): each part's language.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Pace of each replay (0: as fast as possible).",
+)
+@click.option("--model", default=None, help="Override whisper.model.")
+@CONFIG_OPTION
+def bench_language(
+    audio: str, reference: str, speed: float, model: str | None, config_path: Path | None
+) -> None:
+    """Caption AUDIO with the language detected per utterance, then with each fixed.
+
+    Prints the share of captions in the right language and each language's error
+    rate with `auto` beside the fixed-language captioner's.
+    """
+    from workers.captioner.audio import decode_file
+    from workers.captioner.factory import build_captioner, load_engine
+    from workers.captioner.language_bench import run_language_bench
+    from workers.captioner.replay import dump, run_channels
+
+    config = _config(config_path, model)
+    _text, segments = _reference(Path(reference))
+    if not segments:
+        raise ConfigError(f"{reference}: no segments; compose AUDIO with `bench compose`")
+    samples = decode_file(audio)
+    engine = load_engine(config, channels=1)
+    rtf: dict[str, float] = {}
+
+    def caption(lang: str) -> list[CaptionEvent]:
+        captioner = build_captioner(config, engine, "floor", lang, speed)
+        events = run_channels([(captioner, samples)], speed, None)[0].events
+        rtf[lang] = round(captioner.stats.real_time_factor, 3)
+        return events
+
+    report: dict[str, Any] = {"audio": audio, "speed": speed, "model": config.whisper.model}
+    report |= run_language_bench(caption, segments)
+    report["real_time_factor"] = rtf
     dump(report)
 
 
@@ -480,6 +699,24 @@ def bench_fanout(
     from service.bench_fanout import run_fanout
 
     report = run_fanout(viewers, rate, seconds, processes, port, sample)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@bench.command("archive")
+@click.option("--captions", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--channels", type=click.IntRange(1, 16), default=2, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0), default=0, help="Captions/s (0: flat out).")
+@click.option("--redis", "redis_url", default=None, help="Through this Redis (consumer group).")
+@click.option("--backlog", is_flag=True, help="Publish all first; time the archiver alone.")
+def bench_archive(
+    captions: int, channels: int, rate: float, redis_url: str | None, backlog: bool
+) -> None:
+    """Publish CAPTIONS finals as fast as possible; print throughput and publish→fsync lag."""
+    import asyncio
+
+    from workers.archiver.bench import run_bench
+
+    report = asyncio.run(run_bench(captions, channels, rate, redis_url, backlog=backlog))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 

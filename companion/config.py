@@ -12,11 +12,16 @@ Environment overrides (secrets and URLs never live in the repository):
 * ``COMPANION_SOURCE_<CHANNEL>`` — the audio source of channel ``<CHANNEL>``
   (upper case, ``-`` as ``_``), e.g. ``COMPANION_SOURCE_KO=srt://…``;
 * ``COMPANION_MODEL`` — ``whisper.model``;
-* ``COMPANION_CACHE_DIR`` — ``whisper.cache_dir``.
+* ``COMPANION_CACHE_DIR`` — ``whisper.cache_dir``;
+* ``COMPANION_ARCHIVE_DIR`` — ``archive.directory``.
+
+YouTube's secrets (``YOUTUBE_API_KEY``, ``COMPANION_CAPTION_URL_<CHANNEL>``) are read
+where they are used, never stored in the config (docs/youtube.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tomllib
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -164,6 +170,154 @@ class CaptionerSettings(_Strict):
     )
 
 
+class ChannelYouTube(_Strict):
+    """A channel's YouTube broadcast (docs/youtube.md); secrets come from the environment."""
+
+    video_id: str = Field(
+        "", pattern=r"^([A-Za-z0-9_-]{11})?$", description="The broadcast's video id, if known."
+    )
+    channel_id: str = Field(
+        "",
+        pattern=r"^(UC[A-Za-z0-9_-]{22})?$",
+        description="YouTube channel (UC…) whose upcoming or live broadcast is looked up "
+        "when video_id is empty.",
+    )
+    post_captions: bool = Field(
+        True,
+        description="Post final captions to YouTube when COMPANION_CAPTION_URL_<ID> is set.",
+    )
+    caption_delay: float = Field(
+        0.0, ge=-60, le=120, description="Seconds added to posted captions' timestamps."
+    )
+    viewer_delay: float = Field(
+        0.0,
+        ge=0,
+        le=120,
+        description="Seconds the viewer page holds captions back by default, so that they "
+        "line up with YouTube's delayed video (each viewer can change it).",
+    )
+
+
+class YouTubeSettings(_Strict):
+    """Tracking the broadcasts with the YouTube Data API (key: env YOUTUBE_API_KEY)."""
+
+    track: bool = Field(True, description="Poll the broadcasts' status (off: embed only).")
+    daily_quota: int = Field(
+        10_000, ge=1, description="API units this event may spend per Pacific-time day."
+    )
+    search_budget: int = Field(
+        3, ge=0, le=100, description="search.list calls (100 units each) allowed per day."
+    )
+    poll_far: float = Field(
+        900.0, ge=10, description="Seconds between polls while the start is far off."
+    )
+    poll_near: float = Field(
+        60.0, ge=5, description="Seconds between polls around the scheduled start."
+    )
+    poll_live: float = Field(30.0, ge=5, description="Seconds between polls while live.")
+    near_window: float = Field(
+        1800.0, ge=0, description="Seconds before the scheduled start that count as near."
+    )
+    discover_interval: float = Field(
+        600.0, ge=30, description="Seconds between looks for a channel's next broadcast."
+    )
+    caption_heartbeat: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds of silence after which the caption poster posts a heartbeat.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_the_quota(self) -> YouTubeSettings:
+        if self.search_budget * 100 > self.daily_quota // 2:
+            raise ValueError("search_budget would spend over half of daily_quota (100 units each)")
+        if not self.poll_live <= self.poll_near <= self.poll_far:
+            raise ValueError("poll intervals must satisfy poll_live <= poll_near <= poll_far")
+        return self
+
+
+SESSION_ID = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class ArchiveSettings(_Strict):
+    """Where the transcript archive is kept and who may download it (docs/archive.md)."""
+
+    directory: str = Field(
+        "",
+        description="Directory of the transcript archive (env COMPANION_ARCHIVE_DIR overrides; "
+        "empty: ~/.local/share/companion/archive).",
+    )
+    downloads: Literal["public", "organizer"] = Field(
+        "organizer", description="Who may download transcripts over HTTP: anyone, or organizers."
+    )
+
+
+class SessionConfig(_Strict):
+    """One session of the programme; captions are filed under the session running then."""
+
+    id: str = Field(description="Session id, used in file names and URLs.", pattern=SESSION_ID)
+    title: str = Field("", description="Title of the session in English.")
+    title_ko: str = Field("", description="Title of the session in Korean.")
+    start: AwareDatetime = Field(description="Scheduled start, ISO date-time with offset.")
+    end: AwareDatetime = Field(description="Scheduled end, ISO date-time with offset.")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> SessionConfig:
+        if self.end <= self.start:
+            raise ValueError(f"session '{self.id}' must end after it starts")
+        return self
+
+
+class FloorConfig(_Strict):
+    """The floor: the speakers in the room, captioned in whatever language they speak."""
+
+    source: str = Field(
+        "",
+        description="The floor's audio source (env COMPANION_SOURCE_FLOOR overrides); empty: "
+        "no floor captioner, each channel is captioned from its own source.",
+    )
+    languages: tuple[str, ...] = Field(
+        (),
+        description="Languages the floor may speak, detected per utterance "
+        "(empty: the channels' languages).",
+    )
+    language: str = Field(
+        "", description="The floor's language at the start (empty: the first channel's)."
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from companion.languages import WHISPER_LANGUAGES
+
+        unknown = [lang for lang in value if lang not in WHISPER_LANGUAGES]
+        if unknown:
+            raise ValueError(f"not languages Whisper knows: {', '.join(unknown)}")
+        return value
+
+
+class InterpreterConfig(_Strict):
+    """An interpreter; the token is COMPANION_TOKEN_<ID> in the environment."""
+
+    id: str = Field(description="Interpreter id (sign-in name).", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field("", description="Name shown on the console and the dashboard.")
+
+
+class BoothConfig(_Strict):
+    """An interpretation booth: its interpreters, the channel it feeds, its audio."""
+
+    id: str = Field(description="Booth id, e.g. 'booth-en'.", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    channel: str = Field(description="The channel the booth interprets into.")
+    source: str = Field(
+        "",
+        description="The booth's audio source (env COMPANION_SOURCE_<ID> overrides); "
+        "empty: not captioned.",
+    )
+    interpreters: tuple[InterpreterConfig, ...] = Field(
+        min_length=1, description="The interpreters who take turns in the booth."
+    )
+
+
 class ChannelConfig(_Strict):
     """One language channel and where its audio comes from."""
 
@@ -179,6 +333,9 @@ class ChannelConfig(_Strict):
         default_factory=dict,
         description="Captioner settings for this channel only, e.g. "
         "{ edge_holdback = 1.0 } (checked like [captioner]).",
+    )
+    youtube: ChannelYouTube = Field(
+        default_factory=lambda: ChannelYouTube(), description="The channel's YouTube broadcast."
     )
 
     @field_validator("language")
@@ -197,7 +354,12 @@ class EventConfig(_Strict):
     event: EventInfo = Field(default_factory=lambda: EventInfo())
     whisper: WhisperSettings = Field(default_factory=lambda: WhisperSettings())
     captioner: CaptionerSettings = Field(default_factory=lambda: CaptionerSettings())
+    youtube: YouTubeSettings = Field(default_factory=lambda: YouTubeSettings())
     channels: tuple[ChannelConfig, ...] = Field(min_length=1, description="Language channels.")
+    archive: ArchiveSettings = Field(default_factory=lambda: ArchiveSettings())
+    sessions: tuple[SessionConfig, ...] = Field((), description="The programme, in order.")
+    floor: FloorConfig = Field(default_factory=lambda: FloorConfig())
+    booths: tuple[BoothConfig, ...] = Field((), description="Interpretation booths.")
     base_dir: str = Field("", description="Directory relative paths are resolved against.")
 
     @field_validator("channels")
@@ -208,6 +370,36 @@ class EventConfig(_Strict):
         if dupes:
             raise ValueError(f"channel ids must be unique; repeated: {', '.join(dupes)}")
         return value
+
+    @field_validator("sessions")
+    @classmethod
+    def _programme(cls, value: tuple[SessionConfig, ...]) -> tuple[SessionConfig, ...]:
+        for before, after in itertools.pairwise(value):
+            if after.start < before.end:
+                raise ValueError(f"session '{after.id}' starts before '{before.id}' ends")
+        ids = [s.id for s in value]
+        if len(set(ids)) != len(ids) or "unscheduled" in ids:
+            raise ValueError("session ids must be unique and not 'unscheduled'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_booths(self) -> EventConfig:
+        channel_ids = {c.id for c in self.channels}
+        seen: set[str] = set()
+        for i, booth in enumerate(self.booths):
+            if booth.channel not in channel_ids:
+                raise ValueError(f"booths[{i}].channel: no channel '{booth.channel}'")
+            if booth.id in seen or booth.id in channel_ids or booth.id == "floor":
+                raise ValueError(f"booths[{i}].id: '{booth.id}' is taken")
+            seen.add(booth.id)
+        people = [p.id for b in self.booths for p in b.interpreters]
+        if len(set(people)) != len(people):
+            raise ValueError("interpreter ids must be unique across booths")
+        return self
+
+    def floor_languages(self) -> tuple[str, ...]:
+        """The languages the floor may speak."""
+        return self.floor.languages or tuple(dict.fromkeys(c.language for c in self.channels))
 
     @model_validator(mode="after")
     def _check_overrides(self) -> EventConfig:
@@ -232,8 +424,8 @@ class EventConfig(_Strict):
         return self.captioner
 
     def interpreter_ids(self) -> tuple[str, ...]:
-        """Every interpreter's id, across the booths (none before booths are configured)."""
-        return ()
+        """Every interpreter's id, across the booths."""
+        return tuple(p.id for b in self.booths for p in b.interpreters)
 
     def channel(self, channel_id: str) -> ChannelConfig:
         """The channel called ``channel_id``; ``ConfigError`` if there is none."""
@@ -268,6 +460,15 @@ def _explain(error: ValidationError, name: str) -> ConfigError:
     return ConfigError(f"{name}: invalid config\n" + "\n".join(lines))
 
 
+def _env_source(item: Any, env: Mapping[str, str]) -> Any:
+    """``item`` (a channel or booth table) with its source from COMPANION_SOURCE_<ID>."""
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        key = "COMPANION_SOURCE_" + item["id"].upper().replace("-", "_")
+        if env.get(key):
+            return {**item, "source": env[key]}
+    return item
+
+
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     data = dict(data)
     whisper = dict(data.get("whisper") or {})
@@ -275,8 +476,19 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         whisper["model"] = env["COMPANION_MODEL"]
     if env.get("COMPANION_CACHE_DIR"):
         whisper["cache_dir"] = env["COMPANION_CACHE_DIR"]
+    if env.get("COMPANION_ARCHIVE_DIR"):
+        data["archive"] = {**(data.get("archive") or {}), "directory": env["COMPANION_ARCHIVE_DIR"]}
     if whisper:
         data["whisper"] = whisper
+    floor = data.get("floor")
+    if env.get("COMPANION_SOURCE_FLOOR"):
+        data["floor"] = {
+            **(floor if isinstance(floor, dict) else {}),
+            "source": env["COMPANION_SOURCE_FLOOR"],
+        }
+    booths = data.get("booths")
+    if isinstance(booths, list):
+        data["booths"] = [_env_source(b, env) for b in booths]
     channels = data.get("channels")
     if isinstance(channels, list):
         patched = []
@@ -327,10 +539,16 @@ def settings_table() -> Iterator[tuple[str, str, str]]:
         ("event", EventInfo),
         ("whisper", WhisperSettings),
         ("captioner", CaptionerSettings),
+        ("youtube", YouTubeSettings),
         ("channels[]", ChannelConfig),
+        ("channels[].youtube", ChannelYouTube),
+        ("archive", ArchiveSettings),
+        ("sessions[]", SessionConfig),
     ]
     for section, model in sections:
         for key, info in model.model_fields.items():
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                continue  # a table of its own, listed key by key
             if info.is_required():
                 default = "(required)"
             elif info.default_factory is not None:

@@ -8,7 +8,12 @@
     │   └── ModelMissingError      ... and names the ``pip install`` that fixes it
     ├── SourceError                an audio source cannot be opened or decoded
     ├── BusUnavailableError        the bus cannot answer a read now (Redis is down)
-    └── PublishError               a caption event could not be handed on
+    ├── PublishError               a caption event could not be handed on
+    ├── TranscriptError            an archive request names no such session, caption or format
+    │   └── ProgrammeError         ... or a session cannot start or end now (already running …)
+    └── YouTubeError               the YouTube Data API refused a call (bad key, not found …)
+        ├── QuotaExceededError     ... the day's quota is spent: wait for midnight Pacific
+        └── YouTubeUnavailableError  ... for now (5xx, 429, rate limit, network): back off
 
 The CLI maps every ``CompanionError`` to its message and a non-zero exit status
 (``EXIT_CODES``); anything else is a bug and keeps its traceback.
@@ -43,6 +48,26 @@ class BusUnavailableError(CompanionError):
 
 class PublishError(CompanionError):
     """A caption event could not be handed to its publisher."""
+
+
+class TranscriptError(CompanionError):
+    """A transcript request names no such session, language, caption or format."""
+
+
+class ProgrammeError(TranscriptError):
+    """A session cannot be started or ended now; the message says why."""
+
+
+class YouTubeError(CompanionError):
+    """The YouTube Data API refused a call; the message says why (never the key)."""
+
+
+class QuotaExceededError(YouTubeError):
+    """YouTube answered ``quotaExceeded``: no call until the reset at midnight Pacific."""
+
+
+class YouTubeUnavailableError(YouTubeError):
+    """A 5xx, a 429, a rate limit or a network failure: retry later, with backoff."""
 
 
 EXIT_CODES: dict[type[CompanionError], int] = {

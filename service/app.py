@@ -9,6 +9,11 @@ Routes::
     GET /metrics      Prometheus text format, from a registry of this app's own
     GET /             the viewer page (web/index.html) and its script
 
+With an event config, ``service/youtube`` adds the YouTube tracker and
+``GET /api/admin/youtube`` (organizers: quota, tracker, caption posters).
+``service/pages`` adds the organizer dashboard (``GET /dashboard``), ``GET /api/event``
+and ``GET /api/admin/captioners`` (docs/pages.md).
+
 The bus is started, and the fan-out tasks run, inside ``cleanup_ctx``; on shutdown
 every viewer is closed with 1001 (going away) from a snapshot of the set.
 ``close_for`` is the one place that turns an exception into a close code.
@@ -21,7 +26,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from companion.bus.base import Bus
 from companion.config import EventConfig
 from companion.errors import BusUnavailableError
+from service import booths, pages
 from service.auth import Tokens
 from service.captioners import captioner_report, is_public, total_listeners, unready_reasons
 from service.protocol import (
@@ -53,6 +59,7 @@ from service.protocol import (
 )
 from service.settings import ServiceSettings
 from service.viewers import Fanout, FanoutMetrics, Viewer
+from service.youtube import web as youtube
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +84,13 @@ def create_app(
     web_dir: Path = WEB_DIR,
     tokens: Tokens | None = None,
     config: EventConfig | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> web.Application:
     """The application; the bus is started when the app starts and closed when it stops.
 
     ``tokens`` are the organizer's and interpreters' (none: nobody can sign in);
-    ``config`` is the event's, for the parts that need more than the channel ids.
+    ``config`` is the event's, for the parts that need more than the channel ids;
+    ``env`` holds its secrets (``YOUTUBE_API_KEY`` …; none: YouTube tracking is off).
     """
     app = web.Application()
     registry = CollectorRegistry(auto_describe=True)
@@ -124,6 +133,19 @@ def create_app(
         ),
     )
     app.cleanup_ctx.append(_fanout_ctx)
+    if config is not None:  # the programme, transcripts and corrections (docs/archive.md)
+        from service.transcripts import add_transcript_routes
+
+        add_transcript_routes(app, config)
+    if config is not None:  # the YouTube tracker and GET /api/admin/youtube
+        youtube.install(app, bus, app[TOKENS], config, env or {})
+    if config is not None:  # interpretation booths and the interpreter console
+
+        async def listeners() -> dict[str, int]:
+            return all_listeners(app, await bus.get_state())
+
+        booths.install(app, bus, app[TOKENS], config, listeners, web_dir)
+    pages.install(app, bus, app[TOKENS], settings.channels, config, web_dir)  # /dashboard
     app.on_shutdown.append(_close_viewers)
     app.router.add_get("/ws/viewer", viewer_socket)
     app.router.add_get("/api/state", api_state)
@@ -283,17 +305,23 @@ async def api_state(request: web.Request) -> web.Response:
     """Channels, listeners per channel (every replica, and this one) and the state documents."""
     settings = request.app[SETTINGS]
     state = await request.app[BUS].get_state()
-    here = request.app[FANOUT].listeners()
-    others = {k: v for k, v in state.items() if k != _listeners_key(request.app)}
-    listeners = total_listeners(others, settings.channels, time.time())
     body = {
         "version": PROTOCOL_VERSION,
         "channels": list(settings.channels),
-        "listeners": {ch: listeners[ch] + here.get(ch, 0) for ch in settings.channels},
-        "listeners_here": here,
+        "listeners": all_listeners(request.app, state),
+        "listeners_here": request.app[FANOUT].listeners(),
         "state": {k: v for k, v in state.items() if is_public(k)},
     }
     return web.json_response(body, headers={"Cache-Control": "public, max-age=1"})
+
+
+def all_listeners(app: web.Application, state: Mapping[str, Any]) -> dict[str, int]:
+    """Viewers per channel: this process's now, and every other replica's last report."""
+    channels = app[SETTINGS].channels
+    here = app[FANOUT].listeners()
+    others = {k: v for k, v in state.items() if k != _listeners_key(app)}
+    listeners = total_listeners(others, channels, time.time())
+    return {ch: listeners[ch] + here.get(ch, 0) for ch in channels}
 
 
 async def healthz(request: web.Request) -> web.Response:

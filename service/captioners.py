@@ -27,7 +27,9 @@ def captioner_report(
     an error); ``ended`` (its recording ended); ``missing`` (never reported).
     """
     out: dict[str, dict[str, Any]] = {}
-    for channel in channels:
+    # Beside the channels' own, the floor's and the booths' captioners report too.
+    others = [k[len("captioner:") :] for k in state if k.startswith("captioner:")]
+    for channel in dict.fromkeys([*channels, *others]):
         doc = state.get(f"captioner:{channel}")
         if not doc:
             out[channel] = {"status": "missing"}
@@ -82,9 +84,11 @@ def total_listeners(
     return totals
 
 
-INTERNAL_PREFIXES = ("listeners:",)
+# poster reports: GET /api/admin/youtube; the archiver's health: GET /api/archive
+# captioner reports name their sources, which may hold secrets (SRT passphrases …)
+INTERNAL_PREFIXES = ("listeners:", "poster:", "archiver:", "boothlog", "captioner:")
 
 
 def is_public(key: str) -> bool:
-    """Whether a state document is for viewers (listener reports are bookkeeping)."""
+    """Whether a state document is for viewers (listener and poster reports are not)."""
     return not key.startswith(INTERNAL_PREFIXES)

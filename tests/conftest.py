@@ -19,6 +19,19 @@ def data(name: str) -> str:
     return str(path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Services the tests start archive transcripts here, never in the home directory."""
+    path = tmp_path_factory.mktemp("archive")
+    before = os.environ.get("COMPANION_ARCHIVE_DIR")
+    os.environ["COMPANION_ARCHIVE_DIR"] = str(path)
+    yield path
+    if before is None:
+        del os.environ["COMPANION_ARCHIVE_DIR"]
+    else:
+        os.environ["COMPANION_ARCHIVE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model cache shared by the session: the base model is joined into it once."""

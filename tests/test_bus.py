@@ -354,3 +354,45 @@ async def test_reads_say_the_bus_is_unavailable_while_redis_is_down() -> None:
             await bus.recent_finals("en", 5)
     finally:
         await bus.close()
+
+
+# -- shared counters: both backends ---------------------------------------------------
+
+
+async def test_counter_adds_reads_and_is_shared(make_bus: MakeBus) -> None:
+    a, b = await make_bus(), await make_bus()
+    assert await a.add_to_counter("quota:2026-05-14", 0, 60) == 0
+    assert await a.add_to_counter("quota:2026-05-14", 1, 60) == 1
+    assert await a.add_to_counter("quota:2026-05-14", 100, 60) == 101
+    assert await a.add_to_counter("quota:2026-05-15", 1, 60) == 1  # another key
+    if isinstance(a, RedisBus):  # two processes' buses see one counter
+        assert await b.add_to_counter("quota:2026-05-14", -1, 60) == 100
+        assert await a.add_to_counter("quota:2026-05-14", 0, 60) == 100
+
+
+async def test_counter_is_atomic_under_concurrent_adds(make_bus: MakeBus) -> None:
+    a, b = await make_bus(), await make_bus()
+    await asyncio.gather(*(bus.add_to_counter("n", 1, 60) for bus in (a, b) for _ in range(100)))
+    expected = 200 if isinstance(a, RedisBus) else 100
+    assert await a.add_to_counter("n", 0, 60) == expected
+
+
+async def test_counter_expires_after_its_ttl(bus: Bus) -> None:
+    assert await bus.add_to_counter("short", 5, 0.05) == 5
+    await asyncio.sleep(0.15)
+    assert await bus.add_to_counter("short", 1, 60) == 1
+
+
+async def test_counter_says_unavailable_while_redis_is_down() -> None:
+    from companion.errors import BusUnavailableError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", namespace="down")
+    try:
+        with pytest.raises(BusUnavailableError):
+            await bus.add_to_counter("n", 1, 60)
+        assert not bus.health().connected
+    finally:
+        await bus.close()

@@ -42,3 +42,11 @@ def test_listeners_add_up_over_fresh_replicas() -> None:
         "captioner:en": {"alive": True, "updated": 100.0},
     }
     assert total_listeners(state, ["en", "ko"], now=101.0) == {"en": 5, "ko": 1}
+
+
+def test_reports_that_may_name_secrets_are_not_public() -> None:
+    from service.captioners import is_public
+
+    assert not is_public("captioner:en")  # its source URL may carry a passphrase
+    assert not is_public("listeners:abc") and not is_public("boothlog")
+    assert is_public("channel:en") and is_public("booth:booth-en") and is_public("floor")

@@ -56,6 +56,13 @@ def test_environment_overrides_sources_and_model() -> None:
         (MINIMAL + MINIMAL, "channel ids must be unique; repeated: en"),
         ('[[channels]]\nid = "Bad Id"\nlanguage = "en"\n', "channels[0].id: String should match"),
         ("[whisper\n", "not valid TOML"),
+        (
+            MINIMAL + 'youtube = { video_id = "https://youtu.be/x" }\n',
+            "channels[0].youtube.video_id: String should match",
+        ),
+        (MINIMAL + "youtube = { vidoe_id = 'x' }\n", "channels[0].youtube.vidoe_id: unknown key"),
+        ("[youtube]\nsearch_budget = 60\n" + MINIMAL, "youtube: search_budget would spend over"),
+        ("[youtube]\npoll_live = 120\n" + MINIMAL, "poll_live <= poll_near <= poll_far"),
     ],
 )
 def test_bad_config_gets_one_clear_message(text: str, message: str) -> None:
@@ -84,7 +91,7 @@ def test_language_list_matches_faster_whisper() -> None:
 
 def test_every_setting_is_documented() -> None:
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"`([a-z_\[\]]+\.[a-z_]+)`", doc))
+    documented = set(re.findall(r"`([a-z_\[\]]+(?:\.[a-z_]+)+)`", doc))
     keys = {key for key, _, _ in settings_table() if key != "channels[].base_dir"}
     assert keys - documented == set()
 
@@ -109,3 +116,15 @@ def test_channel_overrides_are_checked_and_applied() -> None:
     assert config.captioner_for("xx", "ko").edge_holdback == config.captioner.edge_holdback
     with pytest.raises(ConfigError, match=r"channels\[0\]\.captioner\.edge_holdbak: unknown key"):
         parse_config(MINIMAL + "captioner = { edge_holdbak = 1.0 }\n", env={})
+
+
+def test_youtube_settings_default_and_per_channel() -> None:
+    config = load_config(DEFAULT_CONFIG, env={})
+    assert config.youtube.daily_quota == 10_000 and config.youtube.track
+    assert all(not c.youtube.video_id and c.youtube.post_captions for c in config.channels)
+    text = MINIMAL + 'youtube = { channel_id = "UC0123456789abcdefghijkl", caption_delay = 3 }\n'
+    channel = parse_config(text, env={}).channel("en")
+    assert (channel.youtube.channel_id, channel.youtube.caption_delay) == (
+        "UC0123456789abcdefghijkl",
+        3.0,
+    )

@@ -4,76 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, data
+from tests.serve_process import serve_process
 
 pytestmark = pytest.mark.model
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path, base_model_dir: str, model_cache: Path) -> Iterator[str]:
-    config = tmp_path / "event.toml"
-    config.write_text(
+    config = (
         f'[captioner]\nglossary = "{REPO / "config" / "glossary.csv"}"\n'
         f'[[channels]]\nid = "en"\nlanguage = "en"\nsource = "{data("jfk.flac")}"\n'
     )
-    port = free_port()
-    env = {**os.environ, "COMPANION_CACHE_DIR": str(model_cache)}
-    env.pop("REDIS_URL", None)
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "companion.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            log.close()
-            out = (tmp_path / "serve.log").read_text(errors="replace")
-            pytest.fail(f"service did not become ready: {out[-2000:]}")
-        time.sleep(0.1)
-    try:
+    with serve_process(tmp_path, config, model_cache) as url:
         yield url.replace("http", "ws") + "/ws/viewer"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 async def collect(

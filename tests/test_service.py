@@ -366,6 +366,9 @@ async def test_the_viewer_page_is_served() -> None:
         assert "viewer.js" in page
         async with client.get("/viewer.js") as response:
             assert response.status == 200
+            assert "./stream.js" in await response.text()
+        async with client.get("/stream.js") as response:  # the socket, as a module
+            assert response.status == 200
             script = await response.text()
         assert "/ws/viewer" in script and "resume" in script
 

@@ -61,5 +61,13 @@ class Bus(Protocol):
     def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each ``(key, value)`` stored from now on, by any process."""
 
+    async def add_to_counter(self, key: str, amount: int, ttl_seconds: float) -> int:
+        """Add ``amount`` to the shared counter ``key`` and return its new total.
+
+        Atomic across processes; the counter starts at 0 and is forgotten
+        ``ttl_seconds`` after its last change (``amount=0`` reads it and refreshes
+        that). Raises ``BusUnavailableError`` when the backend cannot answer.
+        """
+
     def health(self) -> BusHealth:
         """Connection, buffer and drop counts, without I/O."""

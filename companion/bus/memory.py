@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -36,6 +37,7 @@ class MemoryBus:
         self._state_count = 0
         self._changed = asyncio.Condition()
         self._closed = False
+        self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, monotonic expiry)
 
     async def start(self) -> None:
         """Nothing to connect; kept for the ``Bus`` interface."""
@@ -104,6 +106,14 @@ class MemoryBus:
         """Each ``(key, value)`` stored after this call; ends when the bus is closed."""
         return self._state_changes_after(self._state_count)
 
+    async def add_to_counter(self, key: str, amount: int, ttl_seconds: float) -> int:
+        """Add ``amount`` to counter ``key``; forgotten ``ttl_seconds`` after its last change."""
+        now = time.monotonic()
+        total, expires = self._counters.get(key, (0, now))
+        total = (total if expires > now else 0) + amount
+        self._counters[key] = (total, now + ttl_seconds)
+        return total
+
     def health(self) -> BusHealth:
         """Always connected; nothing is ever buffered or dropped."""
         return BusHealth(backend="memory", connected=True)
@@ -114,6 +124,13 @@ class MemoryBus:
             return []
         # Seqs in a stream are consecutive, so the first wanted event's index is known.
         start = max(0, after + 1 - stream[0].seq)
+        newer = len(stream) - start
+        if newer <= 0:
+            return []
+        if newer < start:  # islice walks a deque from the left: count from the nearer end
+            tail = list(itertools.islice(reversed(stream), newer))
+            tail.reverse()
+            return tail[:limit]
         return list(itertools.islice(stream, start, start + limit))
 
     async def _state_changes_after(self, seen: int) -> AsyncIterator[tuple[str, dict[str, Any]]]:

@@ -7,6 +7,7 @@ Keys, under a namespace (``companion`` by default)::
     {ns}:state                hash: key -> {"version": n, "value": document}
     {ns}:state-version        the last state version (INCR)
     {ns}:state-changes        pub/sub channel: {"key": ..., "version": n, "value": ...}
+    {ns}:counter:{name}       a shared counter (INCRBY), expiring after its last change
 
 A Lua script numbers and appends an event in one step, so every publisher, in any
 process, gets the channel's next seq and the stream id *is* the seq: ``read(after)``
@@ -298,6 +299,21 @@ class RedisBus:
         """
         async for change in StateChanges(self._client, self._keys, self).follow():
             yield change
+
+    # -- counters -------------------------------------------------------------------
+
+    async def add_to_counter(self, key: str, amount: int, ttl_seconds: float) -> int:
+        """INCRBY and PEXPIRE in one transaction; ``BusUnavailableError`` while Redis is down."""
+        name = self._keys.counter(key)
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.incrby(name, amount)
+                pipe.pexpire(name, max(1, round(ttl_seconds * 1000)))
+                total, _ = await pipe.execute()
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        return int(total)
 
     # -- internals ----------------------------------------------------------------
 

@@ -99,6 +99,9 @@ class RedisKeys:
     def epoch(self, channel: str) -> str:
         return f"{self.namespace}:epoch:{channel}"
 
+    def counter(self, name: str) -> str:
+        return f"{self.namespace}:counter:{name}"
+
     @property
     def state(self) -> str:
         return f"{self.namespace}:state"

@@ -61,8 +61,8 @@ def build_captioner(
         raise ConfigError(
             f"channel '{channel}' is '{lang}' but model '{config.whisper.model}' is English-only"
         )
-    # "auto" detects each utterance's language among the event's channel languages.
-    languages = tuple(dict.fromkeys(c.language for c in config.channels)) if lang == "auto" else ()
+    # "auto" detects each utterance's language among those the floor may speak.
+    languages = config.floor_languages() if lang == "auto" else ()
     return Captioner(
         engine,
         channel,

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.errors import SourceError
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
+from workers.captioner.routing import Router
 from workers.captioner.worker import Captioner, reader_thread
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,19 @@ def _looks_live(spec: str) -> bool:
 
 
 async def caption_channel(
-    captioner: Captioner, spec: str, bus: Bus, speed: float = 1.0, loop: bool = False
+    captioner: Captioner,
+    spec: str,
+    bus: Bus,
+    speed: float = 1.0,
+    loop: bool = False,
+    router: Router | None = None,
 ) -> None:
-    """Caption ``spec`` into ``bus`` until cancelled (or until a recording ends)."""
+    """Caption ``spec`` into ``bus`` until cancelled (or until a recording ends).
+
+    Without ``router`` every event goes to the captioner's channel; with one (the
+    floor's or a booth's captioner) each goes to the channels the router names, with
+    its ``source`` set, and the floor's language is published when it changes.
+    """
     event_loop = asyncio.get_running_loop()
     stop = threading.Event()
     key = f"captioner:{captioner.channel}"
@@ -84,9 +96,19 @@ async def caption_channel(
         "last_caption": None,
     }
 
+    async def publish(event: CaptionEvent) -> None:
+        if router is None:
+            await bus.publish(event)
+            return
+        for channel in router.targets(event):
+            await bus.publish(replace(event, channel=channel, source=router.source))
+        floor = router.heard(event)
+        if floor is not None:
+            await bus.set_state("floor", floor)
+
     def emit(event: CaptionEvent) -> None:
         status["last_caption"] = {"text": event.text, "final": event.final, "at": time.time()}
-        future = asyncio.run_coroutine_threadsafe(bus.publish(event), event_loop)
+        future = asyncio.run_coroutine_threadsafe(publish(event), event_loop)
         try:
             future.result(timeout=30)
         except Exception as exc:  # the loop is closing or the bus refused: say so, go on
@@ -114,6 +136,7 @@ async def caption_channel(
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     beat = asyncio.create_task(heartbeat())
+    follower = asyncio.create_task(router.follow()) if router is not None else None
     try:
         await asyncio.to_thread(work)
     except SourceError as exc:
@@ -123,7 +146,12 @@ async def caption_channel(
     finally:
         stop.set()
         beat.cancel()
+        if follower is not None:
+            follower.cancel()
         status["alive"] = False
         with contextlib.suppress(asyncio.CancelledError):
             await beat
+        if follower is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
         await bus.set_state(key, {**status, "updated": time.time()})

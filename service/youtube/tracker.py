@@ -1,0 +1,287 @@
+"""The tracker: polls each channel's broadcast and publishes ``broadcast:<channel>``.
+
+One task for every channel. Each turn it reads the shared quota ledger, looks for
+broadcasts where a channel gives only its YouTube channel (uploads playlist first,
+``search.list`` as a last resort), asks ``videos.list`` about every known video in
+one call, publishes what changed, and sleeps until the schedule (``schedule.py``),
+paced by the quota (``quota.py``), says to ask again.
+
+* ``quotaExceeded`` is recorded in the ledger, so every process stops asking until
+  midnight Pacific time; the documents say ``tracking: paused`` and until when.
+* A 5xx, a 429, a rate limit, the network or the bus failing backs off with jitter.
+* Any other refusal (a bad key, a wrong channel) is logged, counted, shown to
+  organizers, and asked again at the far interval.
+
+The clock, the sleep and the random draw are passed in, so tests drive the tracker
+through days without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from companion.bus.base import Bus
+from companion.config import EventConfig
+from companion.errors import (
+    BusUnavailableError,
+    QuotaExceededError,
+    YouTubeError,
+    YouTubeUnavailableError,
+)
+from service.youtube.broadcast import Broadcast, Status, from_video, iso, not_found, pick_current
+from service.youtube.client import YouTubeApi
+from service.youtube.ledger import QuotaRefused, SharedLedger
+from service.youtube.quota import QuotaPolicy, QuotaView, describe_pacing, next_reset
+from service.youtube.schedule import Slot, backoff_delay, interval_for, may_search, next_wake
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RESET_MARGIN = 5.0  # seconds after midnight Pacific before asking again
+
+
+def broadcast_key(channel: str) -> str:
+    """The state key of a channel's broadcast document."""
+    return f"broadcast:{channel}"
+
+
+class Tracker:
+    """Tracks the broadcasts of every channel that has a ``youtube`` video or channel id."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        config: EventConfig,
+        api: YouTubeApi | None,
+        *,
+        off_reason: str = "",
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.bus = bus
+        self.settings = config.youtube
+        self.api = api
+        self.off_reason = off_reason or "tracking is off"
+        self.ledger = SharedLedger(
+            bus, QuotaPolicy(self.settings.daily_quota, self.settings.search_budget)
+        )
+        self.clock, self._sleep, self._draw = clock, sleep, draw
+        self.slots = {
+            c.id: Slot(
+                Broadcast(c.id, c.youtube.video_id),
+                configured=bool(c.youtube.video_id),
+                channel_id=c.youtube.channel_id,
+            )
+            for c in config.channels
+            if c.youtube.video_id or c.youtube.channel_id
+        }
+        self.calls: Counter[str] = Counter()  # calls made by this process, per method
+        self.errors: Counter[str] = Counter()  # failures, per kind
+        self.last_error = ""
+        self.next_wake: float | None = None
+        self._published: dict[str, dict[str, Any]] = {}
+        self._uploads: dict[str, str] = {}  # YouTube channel id -> uploads playlist
+        self._last_search: float | None = None
+        self._search_live_next = True
+        self._failures = 0
+        self._view = QuotaView(day="")  # as of the last charge, for pacing
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Track until nothing is left to ask (every broadcast ended) or cancelled."""
+        if not self.slots:
+            return
+        if self.api is None:
+            for slot in self.slots.values():
+                slot.broadcast = slot.broadcast.noted("off", self.off_reason)
+            await self._publish_all()
+            return
+        await self._publish_all()
+        while True:
+            wake = await self.step(self.clock())
+            self.next_wake = wake
+            if wake is None:
+                log.info("YouTube: every tracked broadcast has ended; tracking stops")
+                return
+            await self._sleep(max(0.0, wake - self.clock()))
+
+    async def step(self, now: float) -> float | None:
+        """Do whatever is due at ``now``; the time to wake next, or None when done."""
+        try:
+            view = await self.ledger.view(now)
+            if view.exhausted:
+                return await self._pause_until_reset(now, "YouTube API quota is exhausted")
+            for slot in self.slots.values():
+                if slot.wants_discovery() and slot.next_discovery <= now:
+                    await self._discover(slot, now)
+                    interval = self.settings.discover_interval
+                    slot.next_discovery = now + self.ledger.policy.paced(
+                        interval, self._view, now, 2
+                    )
+            if any(s.wants_poll() and s.next_poll <= now for s in self.slots.values()):
+                await self._poll(now)
+        except QuotaExceededError as error:
+            self._count("quota_exceeded", str(error))
+            await self.ledger.mark_exhausted(now)
+            return await self._pause_until_reset(now, "YouTube API quota is exhausted")
+        except QuotaRefused as refused:
+            return await self._pause_until_reset(now, str(refused))
+        except (YouTubeUnavailableError, BusUnavailableError) as error:
+            self._failures += 1
+            delay = backoff_delay(self._failures, self._draw())
+            self._count("unavailable", str(error))
+            log.warning("YouTube tracking: %s; retrying in %.0f s", error, delay)
+            self._due_at(now, now + delay, "paused", f"{error}; retrying at {iso(now + delay)}")
+        except YouTubeError as error:
+            self._count("refused", str(error))
+            log.error("YouTube tracking: %s", error)
+            self._due_at(now, now + self.settings.poll_far, "on", str(error))
+        else:
+            self._failures = 0
+        await self._publish_all()
+        return next_wake(self.slots.values())
+
+    # -- discovery and polls ----------------------------------------------------------
+
+    async def _discover(self, slot: Slot, now: float) -> None:
+        """Look for the channel's live or next broadcast: uploads first, search last."""
+        channel, cid = slot.broadcast.channel, slot.channel_id
+        playlist = self._uploads.get(cid)
+        if playlist is None:
+            playlist = await self._call("channels.list", now, self._api.uploads_playlist, cid)
+            if playlist is None:
+                note = f"YouTube channel {cid} was not found"
+                slot.broadcast = replace(slot.broadcast, status=Status.NOT_FOUND, note=note)
+                return
+            self._uploads[cid] = playlist
+        ids = await self._call("playlistItems.list", now, self._api.playlist_videos, playlist)
+        found = await self._pick(channel, ids, now)
+        if found is None and await self._search_allowed(now):
+            self._last_search = now
+            kind = "live" if self._search_live_next else "upcoming"
+            self._search_live_next = not self._search_live_next
+            ids = await self._call("search.list", now, self._api.search_broadcasts, cid, kind)
+            found = await self._pick(channel, ids, now)
+        if found is None:
+            note = f"no upcoming or live broadcast on YouTube channel {cid} yet"
+            slot.broadcast = slot.broadcast.noted("on", note)
+            return
+        log.info("YouTube: %s follows video %s (%s)", channel, found.video_id, found.status.value)
+        self._settle(slot, found, now)
+
+    async def _pick(self, channel: str, ids: list[str], now: float) -> Broadcast | None:
+        if not ids:
+            return None
+        items = await self._call("videos.list", now, self._api.videos, ids[:50])
+        return pick_current(from_video(channel, item) for item in items)
+
+    async def _search_allowed(self, now: float) -> bool:
+        if not may_search(self._last_search, now):
+            return False
+        view = await self.ledger.view(now)
+        return self.ledger.policy.refusal(view, "search.list") is None
+
+    async def _poll(self, now: float) -> None:
+        """Ask about every tracked video in one ``videos.list`` call."""
+        polled = [s for s in self.slots.values() if s.wants_poll()]
+        ids = sorted({s.broadcast.video_id for s in polled})
+        items = await self._call("videos.list", now, self._api.videos, ids)
+        by_id = {str(item.get("id")): item for item in items}
+        for slot in polled:
+            video_id, channel = slot.broadcast.video_id, slot.broadcast.channel
+            item = by_id.get(video_id)
+            self._settle(
+                slot, from_video(channel, item) if item else not_found(channel, video_id), now
+            )
+
+    def _settle(self, slot: Slot, new: Broadcast, now: float) -> None:
+        """The one place a slot's broadcast changes: log a transition, plan the next poll."""
+        old = slot.broadcast
+        if (old.status, old.video_id) != (new.status, new.video_id):
+            log.info(
+                "YouTube: %s %s -> %s (video %s)",
+                broadcast_key(new.channel),
+                old.status.value,
+                new.status.value,
+                new.video_id,
+            )
+        interval = interval_for(new, now, self.settings)
+        note = new.note
+        if interval is not None:
+            paced = self.ledger.policy.paced(interval, self._view, now)
+            note = describe_pacing(interval, paced) or note
+            slot.next_poll = now + paced
+        slot.broadcast = new.noted("on", note)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @property
+    def _api(self) -> YouTubeApi:
+        assert self.api is not None  # run() returns before any call when it is None
+        return self.api
+
+    async def _call(
+        self, method: str, now: float, call: Callable[..., Awaitable[T]], *args: Any
+    ) -> T:
+        """Charge ``method`` to the ledger, then make the call (in the API's thread)."""
+        self._view = await self.ledger.charge(method, now)
+        self.calls[method] += 1
+        return await call(*args)
+
+    async def _pause_until_reset(self, now: float, why: str) -> float:
+        reset = next_reset(now) + RESET_MARGIN * (1.0 + self._draw())
+        note = f"{why}; tracking resumes after midnight Pacific time ({iso(reset)})"
+        if not self.last_error.startswith(why):
+            log.warning("YouTube tracking paused: %s", note)
+        self.last_error = note
+        for slot in self.slots.values():
+            slot.broadcast = slot.broadcast.noted("paused", note)
+            slot.next_poll = slot.next_discovery = reset
+        await self._publish_all()
+        return reset
+
+    def _due_at(self, now: float, when: float, tracking: str, note: str) -> None:
+        """Put off every slot that was due at ``now`` until ``when``."""
+        for slot in self.slots.values():
+            due = False
+            if slot.wants_poll() and slot.next_poll <= now:
+                slot.next_poll, due = when, True
+            if slot.wants_discovery() and slot.next_discovery <= now:
+                slot.next_discovery, due = when, True
+            if due:
+                slot.broadcast = slot.broadcast.noted(tracking, note)
+
+    def _count(self, kind: str, message: str) -> None:
+        self.errors[kind] += 1
+        self.last_error = message
+
+    async def _publish_all(self) -> None:
+        """Publish each channel's document if it changed since last published."""
+        for channel, slot in self.slots.items():
+            doc = slot.broadcast.to_doc()
+            if self._published.get(channel) != doc:
+                await self.bus.set_state(broadcast_key(channel), doc)
+                self._published[channel] = doc
+
+    # -- organizers ---------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """What this process's tracker has done, for ``GET /api/admin/youtube``."""
+        return {
+            "tracking": self.api is not None,
+            "off_reason": "" if self.api is not None else self.off_reason,
+            "calls": dict(self.calls),
+            "errors": dict(self.errors),
+            "last_error": self.last_error,
+            "next_check": iso(self.next_wake),
+            "channels": {ch: s.broadcast.to_doc() for ch, s in self.slots.items()},
+        }

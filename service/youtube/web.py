@@ -1,0 +1,129 @@
+"""How the service runs the tracker, and the organizers' view of YouTube.
+
+``install(app, bus, tokens, config, env)`` is called once by ``create_app``: it
+builds the tracker (with an API client only when ``YOUTUBE_API_KEY`` is set and
+``youtube.track`` is on), runs it inside ``cleanup_ctx`` and adds::
+
+    GET /api/admin/youtube   organizers only: today's shared quota, this process's
+                             tracker (calls, errors, each channel) and the caption
+                             posters' reports (``poster:<channel>`` in the state)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from companion.bus.base import Bus
+from companion.config import EventConfig
+from companion.errors import BusUnavailableError
+from service.auth import Tokens, require_organizer
+from service.youtube.broadcast import iso
+from service.youtube.client import YouTubeApi
+from service.youtube.quota import next_reset
+from service.youtube.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "YOUTUBE_API_KEY"
+ENDPOINT_ENV = "YOUTUBE_API_ENDPOINT"
+POSTER_PREFIX = "poster:"
+
+
+@dataclass(frozen=True)
+class YouTubeParts:
+    """What the YouTube routes need from the app."""
+
+    bus: Bus
+    tokens: Tokens
+    tracker: Tracker
+
+
+YOUTUBE = web.AppKey("youtube", YouTubeParts)
+
+
+def build_tracker(bus: Bus, config: EventConfig, env: Mapping[str, str]) -> Tracker:
+    """The tracker; without an API key (or with tracking off) it only publishes the videos."""
+    tracked = any(c.youtube.video_id or c.youtube.channel_id for c in config.channels)
+    key = env.get(API_KEY_ENV, "").strip()
+    if not tracked:
+        return Tracker(bus, config, None)
+    if not config.youtube.track:
+        return Tracker(bus, config, None, off_reason="tracking is turned off (youtube.track)")
+    if not key:
+        log.warning(
+            "YouTube tracking is off: %s is not set (viewers still get the configured videos)",
+            API_KEY_ENV,
+        )
+        return Tracker(bus, config, None, off_reason=f"tracking is off: {API_KEY_ENV} is not set")
+    return Tracker(bus, config, YouTubeApi(key, env.get(ENDPOINT_ENV, "").strip()))
+
+
+def install(
+    app: web.Application, bus: Bus, tokens: Tokens, config: EventConfig, env: Mapping[str, str]
+) -> None:
+    """Run the tracker with the app and add the organizers' route."""
+    app[YOUTUBE] = YouTubeParts(bus, tokens, build_tracker(bus, config, env))
+    app.cleanup_ctx.append(_tracker_ctx)
+    app.router.add_get("/api/admin/youtube", admin_youtube)
+
+
+async def _tracker_ctx(app: web.Application) -> AsyncIterator[None]:
+    tracker = app[YOUTUBE].tracker
+    task = asyncio.create_task(_run(tracker), name="youtube-tracker")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if tracker.api is not None:
+            await tracker.api.aclose()
+
+
+async def _run(tracker: Tracker) -> None:
+    try:
+        await tracker.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # a bug: say so loudly; the captions go on without tracking
+        log.exception("the YouTube tracker failed and has stopped")
+        tracker.last_error = "the tracker failed and has stopped (see the service log)"
+
+
+async def admin_youtube(request: web.Request) -> web.Response:
+    """Quota spent today, the tracker's calls and errors, and the caption posters."""
+    parts = request.app[YOUTUBE]
+    require_organizer(request, parts.tokens)
+    tracker = parts.tracker
+    now = tracker.clock()
+    policy = tracker.ledger.policy
+    quota: dict[str, Any] = {
+        "daily_quota": policy.daily_quota,
+        "search_budget": policy.search_budget,
+        "resets_at": iso(next_reset(now)),
+    }
+    try:
+        view = await tracker.ledger.view(now)
+        quota |= {
+            "day": view.day,
+            "spent": view.spent,
+            "searches": view.searches,
+            "exhausted": view.exhausted,
+        }
+    except BusUnavailableError as error:
+        quota["error"] = str(error)
+    state = await parts.bus.get_state()
+    posters = {
+        key.removeprefix(POSTER_PREFIX): value
+        for key, value in state.items()
+        if key.startswith(POSTER_PREFIX)
+    }
+    body = {"quota": quota, "tracker": tracker.report(), "posters": posters}
+    return web.json_response(body, headers={"Cache-Control": "no-store"})

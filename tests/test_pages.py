@@ -1,0 +1,136 @@
+"""The pages' routes in process (no browser): the dashboard, /api/event, the captioners.
+
+The pages themselves are tested in a real browser by tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from companion.bus.memory import MemoryBus
+from companion.config import EventConfig, parse_config
+from service.app import create_app
+from service.auth import Tokens
+from service.pages import captioner_details, event_document, expected_captioners
+from service.settings import ServiceSettings
+from tests.conftest import REPO
+
+ORG = "o" * 20
+WEB = REPO / "web"
+
+
+def config(tmp_path: Path) -> EventConfig:
+    text = f"""
+[event]
+id = "pages"
+title = "Pages"
+title_ko = "페이지"
+[archive]
+directory = "{tmp_path / "archive"}"
+[[channels]]
+id = "ko"
+language = "ko"
+name = "한국어"
+source = "secret://ko-feed"
+youtube = {{ viewer_delay = 4.5 }}
+[[channels]]
+id = "en"
+language = "en"
+"""
+    return parse_config(text, str(tmp_path / "event.toml"), env={})
+
+
+def test_the_event_document_gives_names_and_delays_but_no_source(tmp_path: Path) -> None:
+    doc = event_document(("ko", "en"), config(tmp_path))
+    assert doc["event"] == {"id": "pages", "title": "Pages", "title_ko": "페이지"}
+    assert doc["channels"][0] == {
+        "id": "ko",
+        "language": "ko",
+        "name": "한국어",
+        "caption_delay": 4.5,
+    }
+    assert doc["channels"][1]["caption_delay"] == 0.0
+    assert "secret" not in repr(doc)
+    bare = event_document(("en",), None)
+    assert bare["channels"] == [{"id": "en", "language": "en", "name": "", "caption_delay": 0.0}]
+
+
+def test_the_expected_captioners_are_the_floor_and_booths_or_the_channels(tmp_path: Path) -> None:
+    assert expected_captioners(("ko", "en"), config(tmp_path)) == ["ko", "en"]
+    assert expected_captioners(("ko", "en"), None) == ["ko", "en"]
+    floor = parse_config(
+        '[floor]\nsource = "floor.wav"\n[[channels]]\nid = "ko"\nlanguage = "ko"\n'
+        '[[booths]]\nid = "booth-ko"\nchannel = "ko"\nsource = "b.wav"\n'
+        'interpreters = [{ id = "park" }]\n',
+        str(tmp_path / "floor.toml"),
+        env={},
+    )
+    assert expected_captioners(("ko",), floor) == ["floor", "booth-ko"]
+
+
+def test_captioner_details_add_the_last_caption_and_counts() -> None:
+    state = {
+        "captioner:floor": {
+            "alive": True,
+            "updated": 100.0,
+            "source": "srt://venue",
+            "real_time_factor": 0.2,
+            "lag_seconds": 0.4,
+            "error": "",
+            "finals": 7,
+            "partials": 30,
+            "last_caption": {"text": "Welcome", "final": True, "at": 98.0},
+        },
+        "captioner:ko": {"alive": False, "error": "cannot open", "updated": 50.0},
+    }
+    report = captioner_details(state, ["ko", "en"], now=101.0)
+    assert report["floor"]["status"] == "alive"
+    assert report["floor"]["last_caption"] == {"text": "Welcome", "final": True, "age_seconds": 3.0}
+    assert (report["floor"]["finals"], report["floor"]["partials"]) == (7, 30)
+    assert report["ko"]["status"] == "stopped" and report["ko"]["last_caption"] is None
+    assert report["en"]["status"] == "missing"
+
+
+async def test_the_routes_refuse_without_the_organizer_token(tmp_path: Path) -> None:
+    bus = MemoryBus()
+    app = create_app(
+        ServiceSettings(channels=("ko", "en")),
+        bus,
+        tokens=Tokens(organizer=ORG),
+        config=config(tmp_path),
+    )
+    async with TestClient(TestServer(app)) as client:
+        async with client.get("/dashboard") as r:
+            assert r.status == 200 and "Organizer dashboard" in await r.text()
+        async with client.get("/api/event") as r:
+            assert (await r.json())["channels"][0]["name"] == "한국어"
+        async with client.get("/api/admin/captioners") as r:
+            assert r.status == 401 and (await r.json())["error"] == "token_required"
+        wrong = {"Authorization": "Bearer " + "x" * 20}
+        async with client.get("/api/admin/captioners", headers=wrong) as r:
+            assert r.status == 403 and (await r.json())["error"] == "token_refused"
+        await bus.set_state("captioner:ko", {"alive": True, "updated": 1e12, "source": "s"})
+        right = {"Authorization": f"Bearer {ORG}"}
+        async with client.get("/api/admin/captioners", headers=right) as r:
+            body = await r.json()
+            assert r.status == 200 and set(body["captioners"]) == {"ko", "en"}
+        for name, kind in [("viewer.js", "javascript"), ("pages.css", "text/css")]:
+            async with client.get(f"/{name}") as r:
+                assert r.status == 200 and kind in r.headers["Content-Type"]
+
+
+def _keys(block: str) -> set[str]:
+    return set(re.findall(r"^    (\w+):", block, flags=re.MULTILINE))
+
+
+def test_the_page_has_every_word_in_korean_and_english() -> None:
+    source = (WEB / "i18n.js").read_text(encoding="utf-8")
+    en_block, ko_block = re.split(r"^  ko: \{$", source.split("  en: {", 1)[1], flags=re.M)
+    en, ko = _keys(en_block), _keys(ko_block)
+    assert en == ko and len(en) > 30
+    html = (WEB / "index.html").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n(?:-label)?="(\w+)"', html))
+    assert used <= en, used - en

@@ -1,0 +1,359 @@
+"""The tracker with the real google-api-python-client, over HTTP, against a fake API.
+
+The tracker's clock is the test's: each ``step(now)`` does what is due at ``now`` and
+says when to wake, so a day of polling takes no time. HTTP, the client library, its
+worker thread and the bus are real.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from companion.bus import MemoryBus
+from companion.bus.base import Bus
+from companion.bus.redis import RedisBus
+from companion.config import parse_config
+from service.youtube.client import YouTubeApi
+from service.youtube.quota import next_reset, pacific_day
+from service.youtube.tracker import RESET_MARGIN, Tracker
+from service.youtube.web import build_tracker
+from tests.redis_server import RedisServer
+from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+
+NOW = 1778718600.0  # 2026-05-14 00:30 UTC: 17:30 on the 13th in California
+VIDEO, VIDEO_KO = "aaaaaaaaaaa", "bbbbbbbbbbb"
+CHANNEL = "UC" + "c" * 22
+ONE = f'[[channels]]\nid = "en"\nlanguage = "en"\nyoutube = {{ video_id = "{VIDEO}" }}\n'
+TWO = ONE + f'[[channels]]\nid = "ko"\nlanguage = "ko"\nyoutube = {{ video_id = "{VIDEO_KO}" }}\n'
+DISCOVER = f'[[channels]]\nid = "en"\nlanguage = "en"\nyoutube = {{ channel_id = "{CHANNEL}" }}\n'
+
+MakeTracker = Callable[..., Tracker]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeYouTube, str]]:
+    api = FakeYouTube()
+    server = TestServer(api.app(), host="127.0.0.1")
+    await server.start_server()
+    yield api, f"http://127.0.0.1:{server.port}"
+    await server.close()
+
+
+@pytest.fixture
+async def make(fake: tuple[FakeYouTube, str]) -> AsyncIterator[MakeTracker]:
+    apis: list[YouTubeApi] = []
+
+    def make(text: str = ONE, bus: Bus | None = None, draw: float = 0.5) -> Tracker:
+        api = YouTubeApi(API_KEY, fake[1])
+        apis.append(api)
+        return Tracker(bus or MemoryBus(), parse_config(text, env={}), api, draw=lambda: draw)
+
+    yield make
+    for api in apis:
+        await api.aclose()
+
+
+async def doc(tracker: Tracker, channel: str = "en") -> dict[str, object]:
+    return (await tracker.bus.get_state())[f"broadcast:{channel}"]
+
+
+async def spent(tracker: Tracker, now: float = NOW) -> int:
+    return (await tracker.ledger.view(now)).spent
+
+
+async def test_walks_upcoming_live_ended_and_the_ledger_matches(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    start = NOW + 3100  # 51 min 40 s away: the near window opens in 21 min 40 s
+    api.videos[VIDEO] = upcoming(VIDEO, start)
+    tracker = make()
+
+    wake = await tracker.step(NOW)
+    assert (await doc(tracker))["status"] == "upcoming"
+    assert (await doc(tracker))["scheduled_start"] == "2026-05-14T01:21:40Z"
+    assert wake == NOW + 900  # far off: the far interval
+
+    now = wake
+    wake = await tracker.step(now)  # 36 min 40 s before: wakes as the near window opens
+    assert wake == start - 1800
+
+    now = wake
+    assert await tracker.step(now) == now + 60  # near: every minute
+
+    api.videos[VIDEO] = live(VIDEO, start, viewers=321)
+    now = start + 10
+    assert await tracker.step(now) == now + 30  # live: every 30 s
+    live_doc = await doc(tracker)
+    assert (live_doc["status"], live_doc["concurrent_viewers"]) == ("live", 321)
+    assert live_doc["actual_start"] == "2026-05-14T01:21:40Z"
+
+    api.videos[VIDEO] = ended(VIDEO, start, start + 3600)
+    now = start + 3600 + 5
+    assert await tracker.step(now) is None  # ended: nothing left to ask
+    assert (await doc(tracker))["status"] == "ended"
+    assert (await doc(tracker))["actual_end"] == "2026-05-14T02:21:40Z"
+
+    assert api.methods() == ["videos.list"] * 5
+    assert await spent(tracker, now) == api.units == 5
+    assert tracker.calls == {"videos.list": 5}
+
+
+async def test_all_channels_in_one_call(fake: tuple[FakeYouTube, str], make: MakeTracker) -> None:
+    api, _ = fake
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    api.videos[VIDEO_KO] = upcoming(VIDEO_KO, NOW + 600)
+    tracker = make(TWO)
+    await tracker.step(NOW)
+    assert len(api.calls) == 1
+    assert sorted(api.calls[0][1]["id"].split(",")) == [VIDEO, VIDEO_KO]
+    assert (await doc(tracker, "en"))["status"] == "live"
+    assert (await doc(tracker, "ko"))["status"] == "upcoming"
+    # The client and its HTTP object were built in the API's worker thread, not here.
+    assert getattr(tracker.api._local, "service", None) is None  # type: ignore[union-attr]
+
+
+async def test_empty_items_means_not_found_or_private(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    tracker = make()
+    wake = await tracker.step(NOW)
+    found = await doc(tracker)
+    assert found["status"] == "not_found"
+    assert "private, deleted, or the id is wrong" in str(found["note"])
+    assert found["embed_url"] == f"https://www.youtube.com/embed/{VIDEO}"
+    assert wake == NOW + 900  # asked again now and then: it may be made public
+
+
+async def test_quota_exceeded_stops_every_call_until_pacific_midnight(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    bus = MemoryBus()
+    tracker, other = make(bus=bus), make(bus=bus)  # two trackers sharing one ledger
+    api.exhausted = True
+
+    wake = await tracker.step(NOW)
+    reset = next_reset(NOW)
+    assert reset <= wake <= reset + 2 * RESET_MARGIN
+    paused = await doc(tracker)
+    assert paused["tracking"] == "paused"
+    assert "quota is exhausted" in str(paused["note"]) and "midnight Pacific" in str(paused["note"])
+    assert len(api.calls) == 1 and tracker.errors["quota_exceeded"] == 1
+
+    api.exhausted = False  # no call would fail now, but none is made before the reset
+    for now in (NOW + 60, NOW + 3600, reset - 1):
+        assert await tracker.step(now) >= reset
+        assert await other.step(now) >= reset
+    assert len(api.calls) == 1
+
+    assert pacific_day(wake) != pacific_day(NOW)
+    assert await tracker.step(wake) == wake + 30  # a new day: polling again
+    assert len(api.calls) == 2
+    assert (await doc(tracker))["tracking"] == "on"
+
+
+async def test_errors_back_off_with_jitter_and_recover(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    tracker = make(draw=0.0)  # the smallest jitter: half of each base delay
+    api.fail_next("backendError", "tooManyRequests", "rateLimitExceeded", "unavailable")
+    now, waits, notes = NOW, [], []
+    for _ in range(4):
+        wake = await tracker.step(now)
+        assert wake is not None
+        waits.append(wake - now)
+        now = wake
+        assert (await doc(tracker))["tracking"] == "paused"
+        notes.append(str((await doc(tracker))["note"]))
+    assert waits == [2.5, 5.0, 10.0, 20.0]
+    assert [n.split(" (")[0] for n in notes] == [
+        "YouTube answered 500",
+        "YouTube answered 429",
+        "YouTube answered 403",
+        "YouTube answered 503",
+    ]
+    assert "retrying at" in notes[0] and tracker.errors["unavailable"] == 4
+    assert await tracker.step(now) == now + 30
+    assert (await doc(tracker))["tracking"] == "on"
+    assert await tracker.step(now + 30) == now + 60  # the backoff starts again from the base
+    assert api.units == 6 == await spent(tracker, now)
+
+
+async def test_a_refused_key_is_reported_and_asked_again_rarely(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.fail_next("keyInvalid")
+    tracker = make()
+    assert await tracker.step(NOW) == NOW + 900
+    assert "keyInvalid" in tracker.last_error and tracker.errors["refused"] == 1
+    assert "API key not valid" in str((await doc(tracker))["note"])
+    assert API_KEY not in tracker.last_error
+
+
+async def test_discovery_reads_the_uploads_playlist_first(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22
+    old, nxt = "ooooooooooo", "nnnnnnnnnnn"
+    api.playlists["UU" + "c" * 22] = [old, nxt]
+    api.videos[old] = ended(old, NOW - 86_400, NOW - 80_000)
+    api.videos[nxt] = upcoming(nxt, NOW + 900)
+    tracker = make(DISCOVER)
+    wake = await tracker.step(NOW)
+    assert api.methods() == ["channels.list", "playlistItems.list", "videos.list"]
+    found = await doc(tracker)
+    assert (found["video_id"], found["status"]) == (nxt, "upcoming")
+    assert wake == NOW + 60  # near
+
+    api.videos[nxt] = live(nxt, NOW + 900, 5)
+    await tracker.step(NOW + 960)
+    assert api.methods()[-1] == "videos.list" and (await doc(tracker))["status"] == "live"
+    assert "search.list" not in api.methods()
+    assert api.units == 4 == await spent(tracker, NOW + 960)
+
+
+async def test_search_is_the_last_resort_with_its_own_budget(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22  # an empty uploads playlist
+    text = "[youtube]\nsearch_budget = 1\ndiscover_interval = 600\n" + DISCOVER
+    tracker = make(text)
+
+    wake = await tracker.step(NOW)
+    assert api.methods() == ["channels.list", "playlistItems.list", "search.list"]
+    assert api.calls[-1][1]["eventType"] == "live"
+    assert "no upcoming or live broadcast" in str((await doc(tracker))["note"])
+    assert wake == NOW + 600
+
+    hidden = "hhhhhhhhhhh"
+    api.found[(CHANNEL, "upcoming")] = [hidden]
+    api.videos[hidden] = upcoming(hidden, NOW + 7200)
+    for now in (NOW + 600, NOW + 4000):  # within the hour, then past it but over budget
+        await tracker.step(now)
+    assert api.methods().count("search.list") == 1
+    assert api.methods()[-1] == "playlistItems.list"
+    view = await tracker.ledger.view(NOW + 4000)
+    assert (view.searches, view.spent) == (1, api.units) == (1, 104)
+
+    second_day = next_reset(NOW) + 60
+    await tracker.step(second_day)  # a new day: a new search budget
+    assert api.methods()[-2:] == ["search.list", "videos.list"]
+    assert api.calls[-2][1]["eventType"] == "upcoming"
+    assert (await doc(tracker))["video_id"] == hidden
+
+
+async def test_polls_slow_down_before_the_budget_runs_out(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    tracker = make("[youtube]\ndaily_quota = 1000\nsearch_budget = 0\n" + ONE)
+    await tracker.bus.add_to_counter(f"youtube:quota:{pacific_day(NOW)}", 899, 60)
+    wake = await tracker.step(NOW)
+    assert wake is not None and wake - NOW == pytest.approx(23_400 / 100)
+    assert "polling slowed to every 234 s" in str((await doc(tracker))["note"])
+
+    await tracker.bus.add_to_counter(f"youtube:quota:{pacific_day(NOW)}", 100, 60)  # all spent
+    wake = await tracker.step(wake)
+    assert wake is not None and wake >= next_reset(NOW)
+    assert "budget of 1000 units is spent" in str((await doc(tracker))["note"])
+    assert api.units == 1
+
+
+async def test_a_missing_key_turns_tracking_off_with_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = MemoryBus()
+    with caplog.at_level(logging.WARNING):
+        tracker = build_tracker(bus, parse_config(TWO, env={}), {})
+    lines = [r.getMessage() for r in caplog.records if "YOUTUBE_API_KEY" in r.getMessage()]
+    assert lines == [
+        "YouTube tracking is off: YOUTUBE_API_KEY is not set "
+        "(viewers still get the configured videos)"
+    ]
+    assert tracker.api is None
+    await tracker.run()  # publishes the videos and returns
+    state = await bus.get_state()
+    assert state["broadcast:en"]["embed_url"] == f"https://www.youtube.com/embed/{VIDEO}"
+    assert state["broadcast:ko"]["video_id"] == VIDEO_KO
+    assert {d["tracking"] for d in state.values()} == {"off"}
+    assert "YOUTUBE_API_KEY is not set" in state["broadcast:en"]["note"]
+
+
+# -- two processes, one Redis ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_two_trackers_share_one_ledger_in_redis(
+    fake: tuple[FakeYouTube, str], make: MakeTracker, redis_server: RedisServer
+) -> None:
+    api, _ = fake
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    namespace = f"test-{uuid.uuid4().hex}"
+    a, b = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
+    await a.start()
+    await b.start()
+    try:
+        text = "[youtube]\nsearch_budget = 0\n" + ONE
+        first, second = make(text, bus=a), make(text, bus=b)
+        for n in range(6):
+            await (first if n % 2 else second).step(NOW + 30 * n)
+        assert api.units == 6 == await spent(first) == await spent(second)
+
+        await a.add_to_counter(f"youtube:quota:{pacific_day(NOW)}", 9_999 - 6, 60)
+        await first.step(NOW + 200)  # the last unit of the day
+        for tracker in (second, first):
+            wake = await tracker.step(NOW + 300)
+            assert wake is not None and wake >= next_reset(NOW)
+        assert len(api.calls) == 7 and await spent(second) == 10_000
+        assert "budget of 10000 units is spent" in str((await doc(second))["note"])
+
+        api.exhausted = True  # the project's quota, spent elsewhere too
+        tomorrow = next_reset(NOW) + 10
+        await second.step(tomorrow)
+        assert await first.step(tomorrow + 60) >= next_reset(tomorrow)
+        assert len(api.calls) == 8  # the second saw quotaExceeded; the first did not ask
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_discovery_backs_off_when_youtube_fails(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22
+    api.playlists["UU" + "c" * 22] = [VIDEO]
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 3)
+    api.fail_next("backendError")
+    tracker = make(DISCOVER, draw=0.0)
+    assert await tracker.step(NOW) == NOW + 2.5
+    assert (await doc(tracker))["tracking"] == "paused"
+    await tracker.step(NOW + 2.5)
+    assert (await doc(tracker))["status"] == "live"
+    assert api.methods() == ["channels.list", "channels.list", "playlistItems.list", "videos.list"]
+
+
+def test_tracking_can_be_turned_off_in_the_config() -> None:
+    config = parse_config("[youtube]\ntrack = false\n" + ONE, env={})
+    tracker = build_tracker(MemoryBus(), config, {"YOUTUBE_API_KEY": API_KEY})
+    assert tracker.api is None and "youtube.track" in tracker.off_reason

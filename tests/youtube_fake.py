@@ -1,0 +1,159 @@
+"""A fake YouTube Data API v3 on loopback, for the real google-api-python-client.
+
+It serves ``videos.list``, ``playlistItems.list``, ``channels.list`` and
+``search.list`` from dicts the test fills, answers with the documented errors when
+told to (``fail_next``, ``exhausted``), and records every call so the test can count
+calls and the quota units they cost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from service.youtube.broadcast import iso
+from service.youtube.quota import COSTS
+
+API_KEY = "test-api-key-0123456789"
+PATHS = {
+    "/youtube/v3/videos": "videos.list",
+    "/youtube/v3/playlistItems": "playlistItems.list",
+    "/youtube/v3/channels": "channels.list",
+    "/youtube/v3/search": "search.list",
+}
+QUOTA_MESSAGE = (
+    'The request cannot be completed because you have exceeded your <a href="/youtube/v3/'
+    'getting-started#quota">quota</a>.'
+)
+
+
+def error_body(code: int, reason: str, message: str, domain: str = "youtube.quota") -> str:
+    errors = [{"message": message, "domain": domain, "reason": reason}]
+    return json.dumps({"error": {"code": code, "message": message, "errors": errors}})
+
+
+ERRORS = {
+    "quotaExceeded": (403, error_body(403, "quotaExceeded", QUOTA_MESSAGE)),
+    "rateLimitExceeded": (
+        403,
+        error_body(403, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits"),
+    ),
+    "backendError": (500, error_body(500, "backendError", "Backend Error", "global")),
+    "unavailable": (503, error_body(503, "backendError", "The service is unavailable", "global")),
+    "tooManyRequests": (429, "Too Many Requests"),  # not JSON, as proxies answer
+    "keyInvalid": (
+        400,
+        error_body(400, "keyInvalid", "API key not valid. Please pass a valid API key.", "global"),
+    ),
+}
+
+
+def upcoming(video_id: str, start: float, title: str = "Plenary") -> dict[str, Any]:
+    return _video(video_id, "upcoming", title, {"scheduledStartTime": iso(start)})
+
+
+def live(video_id: str, start: float, viewers: int, title: str = "Plenary") -> dict[str, Any]:
+    details = {
+        "scheduledStartTime": iso(start),
+        "actualStartTime": iso(start),
+        "concurrentViewers": str(viewers),
+        "activeLiveChatId": "Cg0KC2xpdmVjaGF0aWQ",
+    }
+    return _video(video_id, "live", title, details)
+
+
+def ended(video_id: str, start: float, end: float, title: str = "Plenary") -> dict[str, Any]:
+    details = {"scheduledStartTime": iso(start), "actualStartTime": iso(start)}
+    return _video(video_id, "none", title, details | {"actualEndTime": iso(end)})
+
+
+def _video(video_id: str, content: str, title: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "youtube#video",
+        "etag": f"etag-{video_id}",
+        "id": video_id,
+        "snippet": {
+            "publishedAt": "2026-05-01T00:00:00Z",
+            "channelId": "UC" + "k" * 22,
+            "title": title,
+            "liveBroadcastContent": content,
+        },
+        "liveStreamingDetails": details,
+    }
+
+
+class FakeYouTube:
+    """The fake API's data, scripted failures and call log."""
+
+    def __init__(self) -> None:
+        self.videos: dict[str, dict[str, Any]] = {}
+        self.uploads: dict[str, str] = {}  # channel id -> uploads playlist id
+        self.playlists: dict[str, list[str]] = {}
+        self.found: dict[tuple[str, str], list[str]] = {}  # (channel, eventType) -> ids
+        self.exhausted = False
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self._failures: list[str] = []
+
+    def fail_next(self, *reasons: str) -> None:
+        """Answer the next calls with these errors (keys of ``ERRORS``), in order."""
+        self._failures.extend(reasons)
+
+    @property
+    def units(self) -> int:
+        """Quota units the calls so far cost (failed ones too, as YouTube counts them)."""
+        return sum(COSTS[method] for method, _ in self.calls)
+
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.calls]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        for path in PATHS:
+            app.router.add_get(path, self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = PATHS[request.path]
+        query = dict(request.query)
+        self.calls.append((method, query))
+        if query.get("key") != API_KEY:
+            return self._error("keyInvalid")
+        if self.exhausted:
+            return self._error("quotaExceeded")
+        if self._failures:
+            return self._error(self._failures.pop(0))
+        items = list(self._items(method, query))
+        return web.json_response(
+            {
+                "kind": f"youtube#{method.split('.')[0]}ListResponse",
+                "etag": "etag",
+                "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
+                "items": items,
+            }
+        )
+
+    def _error(self, reason: str) -> web.Response:
+        status, text = ERRORS[reason]
+        kind = "application/json" if text.startswith("{") else "text/plain"
+        return web.Response(status=status, text=text, content_type=kind)
+
+    def _items(self, method: str, query: dict[str, str]) -> Iterable[dict[str, Any]]:
+        if method == "videos.list":
+            assert query["part"] == "snippet,liveStreamingDetails"
+            for video_id in query["id"].split(","):
+                if video_id in self.videos:
+                    yield self.videos[video_id]
+        elif method == "channels.list":
+            if query["id"] in self.uploads:
+                playlists = {"likes": "", "uploads": self.uploads[query["id"]]}
+                yield {"id": query["id"], "contentDetails": {"relatedPlaylists": playlists}}
+        elif method == "playlistItems.list":
+            for video_id in self.playlists.get(query["playlistId"], [])[: int(query["maxResults"])]:
+                yield {"kind": "youtube#playlistItem", "contentDetails": {"videoId": video_id}}
+        else:
+            assert (query["type"], query["part"]) == ("video", "id")
+            for video_id in self.found.get((query["channelId"], query["eventType"]), []):
+                yield {"kind": "youtube#searchResult", "id": {"videoId": video_id}}

@@ -1,0 +1,292 @@
+// The organizer dashboard (docs/pages.md): broadcasts, listeners, booths, captioners and
+// transcripts, refreshed every two seconds. Every admin call carries the organizer token
+// (`Authorization: Bearer`); the token is kept for this tab only (sessionStorage).
+const $ = (id) => document.getElementById(id);
+const REFRESH_MS = 2000;
+const TOKEN_KEY = "companion.organizer";
+let token = "";
+let timer = null;
+let eventId = "event";
+
+function keepToken(value) {
+  token = value;
+  try {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* this tab only */
+  }
+}
+
+async function call(path, admin = true) {
+  try {
+    const headers = admin ? { Authorization: `Bearer ${token}` } : {};
+    const response = await fetch(path, { headers, cache: "no-store" });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    return { status: response.status, body };
+  } catch {
+    return { status: 0, body: null }; // the service cannot be reached
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+function cell(content, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content == null || content === "" ? "—" : String(content);
+  return td;
+}
+
+function row(...cells) {
+  const tr = document.createElement("tr");
+  tr.append(...cells);
+  return tr;
+}
+
+function span(text, className) {
+  const s = document.createElement("span");
+  s.textContent = text;
+  if (className) s.className = className;
+  return s;
+}
+
+function ago(seconds) {
+  if (seconds == null || Number.isNaN(seconds)) return "—";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min ago`;
+}
+
+function since(unix) {
+  return unix ? ago(Date.now() / 1000 - unix) : "—";
+}
+
+function when(iso) {
+  const t = iso ? Date.parse(iso) : NaN;
+  // "Outside the programme" has no times of its own (the epoch).
+  return t > 86400000 ? new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "—";
+}
+
+function number(value, digits = 2) {
+  return value == null ? "—" : Number(value).toFixed(digits);
+}
+
+const STATUS_CLASS = { alive: "ok", live: "bad", writing: "ok", stale: "warn", stopped: "bad", failing: "bad", missing: "muted", ended: "muted" };
+
+// ------------------------------------------------------------------ sections
+function showChannels(state, youtube) {
+  const docs = state.state || {};
+  $("channels").replaceChildren(
+    ...state.channels.map((channel) => {
+      const b = docs[`broadcast:${channel}`];
+      const c = docs[`channel:${channel}`];
+      const listeners = cell(state.listeners[channel] ?? 0, "num");
+      listeners.id = `listeners-${channel}`;
+      let broadcast = "not tracked";
+      if (b) broadcast = [b.status, b.tracking && b.tracking !== "on" ? `tracking ${b.tracking}` : "", b.note].filter(Boolean).join(" · ");
+      let carries = "—";
+      if (c) carries = c.carries === "floor" ? `floor (${c.language})` : c.carries || "nothing on air";
+      return row(
+        cell(channel),
+        listeners,
+        cell(span(broadcast, b && b.status === "live" ? "bad" : "")),
+        cell(b ? b.concurrent_viewers : null, "num"),
+        cell(carries),
+      );
+    }),
+  );
+  if (youtube) {
+    const q = youtube.quota || {};
+    const left = q.daily_quota != null && q.spent != null ? ` (${q.daily_quota - q.spent} left)` : "";
+    $("quota").textContent =
+      `YouTube API quota today: ${q.spent ?? "?"} of ${q.daily_quota} units${left}; ` +
+      `searches ${q.searches ?? "?"} of ${q.search_budget}; resets ${when(q.resets_at)}` +
+      (q.exhausted ? " — EXHAUSTED" : "");
+    const t = youtube.tracker || {};
+    $("tracker").textContent =
+      `Tracker: ${t.tracking ? "on" : "off"}` + (t.last_error ? ` · last error: ${t.last_error}` : "") + (t.next_check ? ` · next check ${when(t.next_check)}` : "");
+    const posters = Object.entries(youtube.posters || {});
+    $("posters-box").hidden = !posters.length;
+    $("posters").replaceChildren(
+      ...posters.map(([channel, p]) =>
+        row(cell(channel), cell(p.active ? "yes" : "no"), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.last_error)),
+      ),
+    );
+  } else {
+    $("quota").textContent = "YouTube: not configured for this service.";
+    $("tracker").textContent = "";
+  }
+}
+
+function showBooths(desk) {
+  $("booths-box").hidden = !desk;
+  if (!desk) return;
+  const name = (id) => (id ? desk.interpreters[id] || id : null);
+  const floor = desk.floor || {};
+  $("floor").textContent = floor.lang ? `Floor language: ${floor.lang} (${floor.by || "?"}, ${since(floor.at)})` : "";
+  $("booths").replaceChildren(
+    ...Object.values(desk.booths).map((b) => {
+      let air = b.live ? name(b.live) : "nobody";
+      if (b.live && b.muted) air += " (muted)";
+      if (b.live && b.coughing) air += " (coughing)";
+      if (b.request) air += ` · handover asked: ${name(b.request.giver)} → ${name(b.request.taker)}`;
+      const onAir = cell(span(air, b.on_air ? "ok" : "warn"));
+      onAir.id = `onair-${b.id}`;
+      return row(cell(b.id), cell(b.channel), onAir, cell(b.listening), cell(b.last_handover ? since(b.last_handover) : "none yet"));
+    }),
+  );
+}
+
+function showCaptioners(captioners) {
+  $("captioners").replaceChildren(
+    ...Object.entries(captioners).map(([id, c]) => {
+      const last = c.last_caption ? `${c.last_caption.final ? "" : "(partial) "}${c.last_caption.text} · ${ago(c.last_caption.age_seconds)}` : null;
+      const status = cell(span(c.status, STATUS_CLASS[c.status] || ""));
+      status.id = `captioner-${id}`;
+      return row(
+        cell(id),
+        status,
+        cell(c.source),
+        cell(c.lag_seconds == null ? null : `${number(c.lag_seconds, 1)} s`, "num"),
+        cell(number(c.real_time_factor), "num"),
+        cell(last),
+        cell(c.error ? span(c.error, "bad") : null),
+      );
+    }),
+  );
+}
+
+function showTranscripts(sessions, archive) {
+  $("transcripts-box").hidden = !sessions;
+  if (!sessions) return;
+  if (archive) {
+    const a = archive.archiver || {};
+    $("archive").textContent = `Archiver: ${archive.status}` + (a.waiting != null ? ` · ${a.waiting} captions waiting` : "") + (a.last_error ? ` · ${a.last_error}` : "");
+  }
+  const current = sessions.current && sessions.current.id;
+  $("sessions").replaceChildren(
+    ...sessions.sessions.map((s) => {
+      const title = cell(`${s.title || s.id}${s.id === current ? " (now)" : ""}`);
+      const links = document.createElement("div");
+      links.className = "downloads";
+      for (const path of s.downloads) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = path.split("/").pop();
+        button.setAttribute("aria-label", `Download ${s.title || s.id}, ${button.textContent}`);
+        button.addEventListener("click", () => download(path, `${eventId}-${s.id}.${button.textContent}`));
+        links.append(button);
+      }
+      return row(title, cell(`${when(s.scheduled_start)} – ${when(s.scheduled_end)}`), cell(s.start ? `${when(s.start)} – ${s.end ? when(s.end) : "running"}` : "not yet"), cell(links));
+    }),
+  );
+}
+
+async function download(path, filename) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) {
+    $("updated").textContent = `Download failed: ${response.status}`;
+    return;
+  }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await response.blob());
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+// ------------------------------------------------------------------ the loop
+function refused(result) {
+  if (result.status === 401) return "An organizer token is required.";
+  if (result.status === 403) return "Refused: this token is not an organizer's.";
+  return null;
+}
+
+async function refresh() {
+  const [captioners, state, youtube, booths, sessions, archive] = await Promise.all([
+    call("/api/admin/captioners"),
+    call("/api/state", false),
+    call("/api/admin/youtube"),
+    call("/api/admin/booths"),
+    call("/api/sessions", false),
+    call("/api/archive"),
+  ]);
+  const refusal = refused(captioners);
+  if (refusal) {
+    signOut(refusal);
+    return false;
+  }
+  if (captioners.status !== 200 || state.status !== 200) {
+    $("updated").textContent = `The service did not answer (${captioners.status || "no connection"}); retrying…`;
+    return true;
+  }
+  $("signin").hidden = true;
+  $("board").hidden = false;
+  showChannels(state.body, youtube.status === 200 ? youtube.body : null);
+  showBooths(booths.status === 200 ? booths.body : null);
+  showCaptioners(captioners.body.captioners);
+  showTranscripts(sessions.status === 200 ? sessions.body : null, archive.status === 200 ? archive.body : null);
+  $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  return true;
+}
+
+async function loop() {
+  clearTimeout(timer);
+  if (!token) return;
+  if (await refresh()) timer = setTimeout(loop, REFRESH_MS);
+}
+
+function signOut(message) {
+  clearTimeout(timer);
+  keepToken("");
+  $("board").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message || "";
+  $("token").value = "";
+  $("token").focus();
+}
+
+$("signin-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  $("signin-error").textContent = "";
+  keepToken($("token").value.trim());
+  loop();
+});
+$("signout").addEventListener("click", () => signOut("Signed out."));
+
+async function start() {
+  try {
+    const info = await (await fetch("/api/event")).json();
+    if (info.event && info.event.title) {
+      $("event-title").textContent = `Organizer dashboard · ${info.event.title}`;
+      eventId = info.event.id || eventId;
+    }
+  } catch {
+    /* the title is a nicety */
+  }
+  // A link may carry the token in its fragment (never sent to the server); it is removed.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("token")) {
+    keepToken(fragment.get("token"));
+    history.replaceState(null, "", location.pathname + location.search);
+  } else {
+    try {
+      token = sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch {
+      token = "";
+    }
+  }
+  if (token) loop();
+  else $("token").focus();
+}
+
+start();

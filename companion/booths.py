@@ -10,7 +10,8 @@ person can read. Actions (``by`` is the interpreter acting):
     request_handover   the live interpreter offers the microphone to ``arg`` (the
                        partner by default), or a partner asks the live one for it
     accept / decline   the other side of a pending request answers it
-    cancel             the requester withdraws a pending request
+    cancel             the requester withdraws a pending request (``expire``
+                       drops one nobody answered for ``REQUEST_SECONDS``)
     take_over          a partner takes the microphone without asking (forced)
     cough              ``arg`` "on"/"off": a momentary mute while the key is held
     mute               ``arg`` "on"/"off"
@@ -43,6 +44,7 @@ ACTIONS = (
     "sign_off",
 )
 CARRY = ("auto", "floor", "booth")
+REQUEST_SECONDS = 60.0  # a handover request nobody answers expires after this
 
 
 class Refused(Exception):
@@ -125,6 +127,19 @@ def apply(booth: Booth, action: str, by: str, at: float, arg: str = "") -> tuple
         raise Refused(f"{by} is not an interpreter of {booth.id}")
     new, detail = _STEPS[action](booth, by, at, arg)
     return new, BoothEvent(at, booth.id, action, by, detail)
+
+
+def expire(
+    booth: Booth, at: float, after: float = REQUEST_SECONDS
+) -> tuple[Booth, BoothEvent] | None:
+    """The booth without its handover request if nobody answered it for ``after`` s."""
+    request = booth.request
+    if request is None or at - request.at < after:
+        return None
+    detail = f"{request.giver} -> {request.taker} not answered"
+    return replace(booth, request=None), BoothEvent(
+        at, booth.id, "expire", request.asked_by, detail
+    )
 
 
 Step = tuple[Booth, str]

@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,15 +46,18 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from companion.booths import Booth, BoothEvent, Carriage, Refused, apply, route
+from companion.booths import Booth, BoothEvent, Carriage, Refused, apply, expire, route
 from companion.bus.base import Bus
+from companion.captions import CaptionEvent
 from companion.config import EventConfig
+from companion.evs import AnchorFinder, SpanTracker
 from service.auth import Tokens, refuse, request_token, require_organizer
 
 log = logging.getLogger(__name__)
 
 LOG_SIZE = 500
 LISTENERS_EVERY = 2.0
+EXPIRE_CHECK_SECONDS = 5.0
 MAX_CONSOLE_MESSAGE = 2048
 CLOSE_POLICY = 1008
 
@@ -96,6 +100,11 @@ class BoothDesk:
         self.carriages = self._route()
         self._lock = asyncio.Lock()
         self._consoles: set[asyncio.Queue[str]] = set()
+        terms = [(row["ko"], row["en"]) for row in _glossary(config)]
+        self.anchors = AnchorFinder(terms)
+        self.spans = {booth_id: SpanTracker() for booth_id in self.booths}
+        self.evs: dict[str, dict[str, Any]] = {}  # booth -> the current span
+        self.evs_by_interpreter: dict[str, deque[float]] = {}
         self.listeners: Listeners = _no_listeners
 
     # ---------------------------------------------------------------- state
@@ -130,6 +139,7 @@ class BoothDesk:
         if action == "floor":
             return await self._set_floor(interpreter, booth_id, arg)
         async with self._lock:
+            await self._expire(booth_id)
             new, event = apply(self.booths[booth_id], action, interpreter, self.clock(), arg)
             self.booths[booth_id] = new
             self.log.append(event)
@@ -141,6 +151,25 @@ class BoothDesk:
             self._tell({"type": "booth", "booth": new.to_dict(), "event": event.to_dict()})
             await self._publish_routes()
         return event
+
+    async def _expire(self, booth_id: str) -> None:
+        """Drop the booth's handover request if it went unanswered too long (lock held)."""
+        expired = expire(self.booths[booth_id], self.clock())
+        if expired is None:
+            return
+        booth, event = expired
+        self.booths[booth_id] = booth
+        self.log.append(event)
+        await self.bus.set_state(f"booth:{booth_id}", booth.to_dict())
+        self._tell({"type": "booth", "booth": booth.to_dict(), "event": event.to_dict()})
+
+    async def expire_requests(self) -> None:
+        """Drop unanswered handover requests; every few seconds, forever."""
+        while True:
+            await asyncio.sleep(EXPIRE_CHECK_SECONDS)
+            async with self._lock:
+                for booth_id in self.booths:
+                    await self._expire(booth_id)
 
     async def _set_floor(self, interpreter: str, booth_id: str, lang: str) -> BoothEvent:
         """The live interpreter says what the floor speaks (until the next detection)."""
@@ -190,14 +219,63 @@ class BoothDesk:
                 await self._publish_routes()
 
     def snapshot(self) -> dict[str, Any]:
-        """Booths, channels, floor and the log, as JSON."""
+        """Booths, channels, floor, ear-voice spans and the log, as JSON."""
         return {
             "booths": {k: b.to_dict() for k, b in self.booths.items()},
             "channels": {k: c.to_dict() for k, c in self.carriages.items()},
             "floor": self.floor,
             "interpreters": self.names,
+            "evs": self.evs,
+            "evs_by_interpreter": {
+                who: {
+                    "samples": len(spans),
+                    "median": round(statistics.median(spans), 1),
+                    "last": spans[-1],
+                }
+                for who, spans in self.evs_by_interpreter.items()
+                if spans
+            },
             "log": [e.to_dict() for e in self.log],
         }
+
+    # ------------------------------------------------------- ear-voice span
+    async def follow_captions(self, channel: str) -> None:
+        """Feed the ear-voice span from ``channel``'s final captions; forever."""
+        finals = await self.bus.recent_finals(channel, 1)
+        after = finals[-1].seq if finals else 0
+        async for event in self.bus.follow(channel, after=after):
+            self.hear(event)
+
+    def hear(self, event: CaptionEvent) -> None:
+        """One caption: the floor's anchors are remembered, a booth's are matched."""
+        if not event.final:
+            return
+        anchors = self.anchors.find(event)
+        if not anchors:
+            return
+        if event.source == "floor":
+            for each in self.spans.values():
+                each.floor(anchors)
+            return
+        tracker = self.spans.get(event.source)
+        if tracker is None or not tracker.booth(anchors):
+            return
+        span = tracker.span
+        if span is None:
+            return
+        booth = self.booths[event.source]
+        self.evs[booth.id] = {
+            "booth": booth.id,
+            "seconds": span.seconds,
+            "interpreter": booth.live,
+            "anchors": span.anchors,
+            "at": self.clock(),
+        }
+        if booth.live is not None:
+            spans = self.evs_by_interpreter.setdefault(booth.live, deque(maxlen=500))
+            spans.append(span.seconds)
+        log.info("ear-voice span of %s (%s): %.1f s", booth.id, booth.live, span.seconds)
+        self._tell({"type": "evs", **self.evs[booth.id]})
 
     # ------------------------------------------------------------- consoles
     def _tell(self, message: dict[str, Any]) -> None:
@@ -263,11 +341,15 @@ def install(
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         await desk.start()
-        follower = asyncio.create_task(desk.follow(), name="booth-desk")
+        tasks = [
+            asyncio.create_task(desk.follow(), name="booth-desk"),
+            asyncio.create_task(desk.expire_requests(), name="booth-requests"),
+            *(asyncio.create_task(desk.follow_captions(c), name=f"evs-{c}") for c in desk.channels),
+        ]
         yield
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     app.cleanup_ctx.append(ctx)
     app.router.add_get("/ws/console", console_socket)

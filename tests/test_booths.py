@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.booths import ACTIONS, Booth, Refused, apply, route
+from companion.booths import ACTIONS, REQUEST_SECONDS, Booth, Refused, apply, expire, route
 
 PAIR = ("kim", "lee")
 
@@ -63,6 +63,17 @@ def test_refusals_say_why() -> None:
         apply(b, "mute", "kim", 1.0, "maybe")
     with pytest.raises(Refused, match="unknown action"):
         apply(b, "explode", "kim", 1.0)
+
+
+def test_an_unanswered_request_expires() -> None:
+    b, _ = apply(booth(), "go_live", "kim", 0.0)
+    b, _ = apply(b, "request_handover", "kim", 10.0)
+    assert expire(b, 10.0 + REQUEST_SECONDS - 1) is None
+    expired = expire(b, 10.0 + REQUEST_SECONDS)
+    assert expired is not None
+    b, event = expired
+    assert b.request is None and b.live == "kim" and event.action == "expire"
+    assert expire(b, 1e9) is None  # nothing left to expire
 
 
 def test_cough_and_mute_take_the_booth_off_air() -> None:
@@ -132,4 +143,13 @@ def test_any_sequence_keeps_the_invariants(sequence: list[tuple[str, str, str]])
         if new.live != b.live:
             assert new.shift_started == (float(t) if new.live else None)
         assert new.listening in ("floor", "booth-ko")
+        # A signed-in partner can always take over from whoever is live.
+        if new.live is not None:
+            for partner in PAIR:
+                if partner != new.live:
+                    assert apply(new, "take_over", partner, float(t))[0].live == partner
+        # Every request is answered, withdrawn or expires.
+        if new.request is not None:
+            expired = expire(new, new.request.at + REQUEST_SECONDS)
+            assert expired is not None and expired[0].request is None
         b = new

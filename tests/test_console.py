@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -117,6 +118,29 @@ async def test_handover_between_two_consoles_reaches_viewers() -> None:
             await ws.close()
 
 
+async def test_a_take_over_reaches_a_viewer_within_200_ms() -> None:
+    async with running() as (client, _bus):
+        viewer = await client.ws_connect("/ws/viewer")
+        await viewer.send_json({"type": "hello", "v": 1, "channel": "en"})
+        await receive(viewer, "subscribed")
+        kim, lee = await login(client, KIM), await login(client, LEE)
+        await receive(kim, "console")
+        await receive(lee, "console")
+        await kim.send_json({"type": "action", "action": "go_live"})
+        await receive(lee, "booth")
+        sent = time.perf_counter()
+        await lee.send_json({"type": "action", "action": "take_over"})
+        while True:
+            state = await receive(viewer, "state")
+            if state["key"] == "booth:booth-en" and state["value"]["live"] == "lee":
+                break
+        elapsed = time.perf_counter() - sent
+        print(f"take over seen by a viewer after {elapsed * 1000:.1f} ms")
+        assert elapsed < 0.2
+        for ws in (viewer, kim, lee):
+            await ws.close()
+
+
 async def test_only_ones_own_booth_and_never_from_a_viewer() -> None:
     async with running() as (client, bus):
         park = await login(client, PARK)
@@ -211,3 +235,32 @@ async def test_the_console_page_is_served() -> None:
             assert r.status == 200
             page = await r.text()
         assert "/ws/console" in page or "console.js" in page
+
+
+async def test_the_ear_voice_span_reaches_the_console_and_the_organizers() -> None:
+    from companion.captions import Word
+
+    def final(channel: str, text: str, at: float, source: str, lang: str) -> CaptionEvent:
+        words = tuple(Word((" " if i else "") + w, i, i + 0.5) for i, w in enumerate(text.split()))
+        return CaptionEvent(
+            channel, 0, True, text, lang, 0.0, 3.0, 0.0, 1, words=words, at=at, source=source
+        )
+
+    async with running() as (client, bus):
+        kim = await login(client, KIM)
+        await receive(kim, "console")
+        await kim.send_json({"type": "action", "action": "go_live"})
+        await receive(kim, "booth")
+        await asyncio.sleep(0.1)  # the desk's caption followers are at the streams' end
+        await bus.publish(final("ko", "2019년 조사는 3,000개", 100.0, "floor", "ko"))
+        await bus.publish(final("en", "In 2019 there were 3,000", 102.0, "booth-en", "en"))
+        evs = await receive(kim, "evs")
+        assert evs["booth"] == "booth-en" and evs["interpreter"] == "kim"
+        # 2019: floor word 0 at 100 s, booth word 1 at 103 s; 3,000: 102 s and 106 s.
+        assert evs["seconds"] == 3.5 and evs["anchors"] == 2
+        headers = {"Authorization": f"Bearer {ORG}"}
+        async with client.get("/api/admin/booths", headers=headers) as r:
+            snapshot = await r.json()
+        assert snapshot["evs"]["booth-en"]["seconds"] == 3.5
+        assert snapshot["evs_by_interpreter"]["kim"]["median"] == 3.5
+        await kim.close()

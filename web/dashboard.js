@@ -139,7 +139,16 @@ function showBooths(desk) {
       if (b.request) air += ` · handover asked: ${name(b.request.giver)} → ${name(b.request.taker)}`;
       const onAir = cell(span(air, b.on_air ? "ok" : "warn"));
       onAir.id = `onair-${b.id}`;
-      return row(cell(b.id), cell(b.channel), onAir, cell(b.listening), cell(b.last_handover ? since(b.last_handover) : "none yet"));
+      const evs = (desk.evs || {})[b.id];
+      const lag = evs ? `${number(evs.seconds, 1)} s (${name(evs.interpreter) || "?"})` : null;
+      return row(
+        cell(b.id),
+        cell(b.channel),
+        onAir,
+        cell(b.listening),
+        cell(b.last_handover ? since(b.last_handover) : "none yet"),
+        cell(lag, "num"),
+      );
     }),
   );
 }

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from companion.captions import CaptionEvent
-from companion.config import EventConfig, load_config, settings_table
+from companion.config import CONSOLE_SOURCE, EventConfig, load_config, settings_table
 from companion.errors import CompanionError, ConfigError, exit_code
 
 CONFIG_OPTION = click.option(
@@ -108,6 +108,10 @@ def replay(
         jobs = [(c.id, lang or c.language, config.resolve(c.source))]
     else:  # the floor and the booths, or each channel's own source
         jobs = [(cid, lang or language, src) for cid, language, src in caption_jobs(config)]
+        skipped = [cid for cid, _, src in jobs if src == CONSOLE_SOURCE]
+        if skipped:
+            click.echo(f"not replayed (console microphone): {', '.join(skipped)}", err=True)
+        jobs = [job for job in jobs if job[2] != CONSOLE_SOURCE]
     sources = [AudioSource(src, speed=speed) for _, _, src in jobs]
     engine = load_engine(config, channels=len(jobs))
     glossary = load_event_glossary(config)
@@ -215,6 +219,7 @@ def _captioners(config: EventConfig, bus: Any, demo: bool) -> Any:
     import asyncio
 
     async def ctx(app: Any) -> Any:
+        from service.booth_audio import BOOTH_AUDIO
         from service.booths import DESK
         from workers.captioner.factory import build_captioner, load_engine, load_event_glossary
         from workers.captioner.live import caption_channel
@@ -230,11 +235,15 @@ def _captioners(config: EventConfig, bus: Any, demo: bool) -> Any:
                 if booth.source and desk.booths[booth.id].live is None:
                     await desk.act(booth.interpreters[0].id, "go_live")
         routed = bool(config.floor.source)
+        audio = app.get(BOOTH_AUDIO)  # the console microphones of `console` booths
+        pushes = audio.pushes if audio is not None else None
         tasks = []
         for cid, language, source in jobs:
             router = await Router.start(cid, bus) if routed else None
             captioner = build_captioner(config, engine, cid, language, 1.0, glossary)
-            task = caption_channel(captioner, source, bus, speed=1.0, loop=demo, router=router)
+            task = caption_channel(
+                captioner, source, bus, speed=1.0, loop=demo, router=router, pushes=pushes
+            )
             tasks.append(asyncio.create_task(task, name=f"captioner-{cid}"))
         yield
         for t in tasks:
@@ -310,6 +319,11 @@ def worker_caption(
     spec = source or config.resolve(configured)
     if not spec:
         raise ConfigError(f"'{cid}' has no source: give --source")
+    if spec == CONSOLE_SOURCE:
+        raise ConfigError(
+            f"'{cid}' takes its audio from the console: `companion serve` captions it "
+            "(without --no-workers), or give --source"
+        )
 
     async def run() -> None:
         bus = open_bus(redis_url, namespace=config.event.id)

@@ -54,6 +54,16 @@ def default_config_path(env: Mapping[str, str]) -> Path:
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+CONSOLE_SOURCE = "console"  # a booth's audio from its live interpreter's console (booths only)
+
+
+def _not_console(value: str) -> str:
+    """A floor's or channel's source: ``console`` is a booth's alone."""
+    if value.strip() == CONSOLE_SOURCE:
+        raise ValueError(
+            f"'{CONSOLE_SOURCE}' is a booth's source only (its interpreter's console microphone)"
+        )
+    return value
 
 
 class _Strict(BaseModel):
@@ -295,6 +305,8 @@ class FloorConfig(_Strict):
             raise ValueError(f"not languages Whisper knows: {', '.join(unknown)}")
         return value
 
+    _source = field_validator("source")(_not_console)
+
 
 class InterpreterConfig(_Strict):
     """An interpreter; the token is COMPANION_TOKEN_<ID> in the environment."""
@@ -311,7 +323,7 @@ class BoothConfig(_Strict):
     source: str = Field(
         "",
         description="The booth's audio source (env COMPANION_SOURCE_<ID> overrides); "
-        "empty: not captioned.",
+        "'console': the live interpreter's console microphone; empty: not captioned.",
     )
     interpreters: tuple[InterpreterConfig, ...] = Field(
         min_length=1, description="The interpreters who take turns in the booth."
@@ -346,6 +358,8 @@ class ChannelConfig(_Strict):
         if value not in WHISPER_LANGUAGES:
             raise ValueError(f"'{value}' is not a language Whisper knows (e.g. 'ko', 'en')")
         return value
+
+    _source = field_validator("source")(_not_console)
 
 
 class EventConfig(_Strict):
@@ -436,8 +450,13 @@ class EventConfig(_Strict):
         raise ConfigError(f"no channel '{channel_id}' in the config (channels: {known})")
 
     def resolve(self, value: str) -> str:
-        """A path relative to the config file made absolute; URLs and devices unchanged."""
-        if not value or _URL.match(value) or value.startswith(("/", "-")):
+        """A path relative to the config file made absolute; URLs, devices, ``console`` kept."""
+        if (
+            not value
+            or value == CONSOLE_SOURCE
+            or _URL.match(value)
+            or value.startswith(("/", "-"))
+        ):
             return value
         return str(Path(self.base_dir or ".") / value)
 

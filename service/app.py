@@ -36,7 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from companion.bus.base import Bus
 from companion.config import EventConfig
 from companion.errors import BusUnavailableError
-from service import booths, pages
+from service import booth_audio, booths, pages
 from service.auth import Tokens
 from service.captioners import captioner_report, is_public, total_listeners, unready_reasons
 from service.protocol import (
@@ -145,6 +145,7 @@ def create_app(
             return all_listeners(app, await bus.get_state())
 
         booths.install(app, bus, app[TOKENS], config, listeners, web_dir)
+        booth_audio.install(app, app[TOKENS], config)  # /ws/booth-audio: console mics
     pages.install(app, bus, app[TOKENS], settings.channels, config, web_dir)  # /dashboard
     app.on_shutdown.append(_close_viewers)
     app.router.add_get("/ws/viewer", viewer_socket)

@@ -15,12 +15,14 @@ time. A missing token is 401, a wrong one 403, each with a JSON body that says w
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 ORGANIZER_ENV = "COMPANION_ORGANIZER_TOKEN"
 MIN_TOKEN_CHARS = 16
@@ -103,3 +105,29 @@ def require_organizer(request: web.Request, tokens: Tokens) -> None:
         raise refuse(web.HTTPUnauthorized, "token_required", "an organizer token is required")
     if not tokens.is_organizer(token):
         raise refuse(web.HTTPForbidden, "token_refused", "this token is not an organizer's")
+
+
+async def socket_login(
+    ws: web.WebSocketResponse, tokens: Tokens, timeout: float = 30.0
+) -> str | None:
+    """The interpreter whose token the socket's first message carries.
+
+    That message is ``{"type": "login", "token": ...}``; anything else, a wrong token or
+    ``timeout`` seconds of silence gets ``{"type": "error", "code": "token_refused" |
+    "login_required"}`` and a close with 1008, and ``None``.
+    """
+    try:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+        data = json.loads(msg.data) if msg.type is WSMsgType.TEXT else {}
+    except (TimeoutError, ValueError):
+        data = {}
+    token = data.get("token") if isinstance(data, dict) and data.get("type") == "login" else None
+    interpreter = tokens.interpreter_for(token if isinstance(token, str) else None)
+    if interpreter is None:
+        code = "token_refused" if token else "login_required"
+        with contextlib.suppress(ConnectionError):
+            await ws.send_json(
+                {"type": "error", "code": code, "message": "sign in with your token"}
+            )
+        await ws.close(code=1008, message=b"sign in with your token")
+    return interpreter

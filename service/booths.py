@@ -51,7 +51,7 @@ from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.config import EventConfig
 from companion.evs import AnchorFinder, SpanTracker
-from service.auth import Tokens, refuse, request_token, require_organizer
+from service.auth import Tokens, refuse, request_token, require_organizer, socket_login
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +418,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     desk = request.app[DESK]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_CONSOLE_MESSAGE)
     await ws.prepare(request)
-    interpreter = await _login(ws, request.app[BOOTH_TOKENS])
+    interpreter = await socket_login(ws, request.app[BOOTH_TOKENS])
     if interpreter is None:
         return ws
     booth_id = desk.booth_of[interpreter]
@@ -445,22 +445,6 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
     return ws
-
-
-async def _login(ws: web.WebSocketResponse, tokens: Tokens) -> str | None:
-    try:
-        msg = await asyncio.wait_for(ws.receive(), 30.0)
-        data = json.loads(msg.data) if msg.type is WSMsgType.TEXT else {}
-    except (TimeoutError, ValueError):
-        data = {}
-    token = data.get("token") if isinstance(data, dict) and data.get("type") == "login" else None
-    interpreter = tokens.interpreter_for(token if isinstance(token, str) else None)
-    if interpreter is None:
-        code = "token_refused" if token else "login_required"
-        await ws.send_json({"type": "error", "code": code, "message": "sign in with your token"})
-        await ws.close(code=CLOSE_POLICY, message=b"sign in with your token")
-        return None
-    return interpreter
 
 
 async def _console_message(

@@ -1,15 +1,18 @@
 // The interpreter console: /ws/console (service/booths.py) plus two viewer sockets for
-// the live captions of the floor and of one's own booth. No libraries.
+// the live captions of the floor and of one's own booth. No libraries; the term
+// prompter's matching is prompter.js (the global `Prompter`), loaded before this file.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const LANGUAGE_NAMES = { ko: "Korean", en: "English" };
 const MAX_LINES = 30;
-const state = { me: null, booth: null, booths: {}, channels: {}, floor: {}, names: {}, listeners: {} };
+const MAX_PROMPTS = 6;
+const state = { me: null, booth: null, booths: {}, channels: {}, floor: {}, names: {}, listeners: {}, evs: {} };
 let socket = null;
 let token = sessionStorage.getItem("console-token") || "";
 let retry = 500;
-let terms = [];
+// Without prompter.js (a failed load) the console works on, with no prompter.
+let prompter = typeof Prompter === "object" ? Prompter.create([]) : null;
 const viewers = [];
 
 function send(message) {
@@ -22,6 +25,11 @@ function act(action, arg = "") {
 }
 
 function connect() {
+  if (socket) {
+    // Signing in again: the old socket must not reconnect behind the new one.
+    socket.onclose = null;
+    socket.close();
+  }
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   socket = new WebSocket(`${scheme}//${location.host}/ws/console`);
   socket.onopen = () => send({ type: "login", token });
@@ -29,10 +37,13 @@ function connect() {
   socket.onclose = (event) => {
     if (event.code === 1008) {
       // A wrong token: ask again.
+      socket = null;
       sessionStorage.removeItem("console-token");
       $("desk").hidden = true;
       $("login").hidden = false;
       $("message").textContent = "";
+      $("loginerror").textContent = "That token was not accepted: check it and sign in again.";
+      $("token").select();
       return;
     }
     $("onair").textContent = "RECONNECTING…";
@@ -52,6 +63,8 @@ function handle(message) {
       state.floor = message.floor;
       state.names = message.interpreters;
       state.listeners = message.listeners;
+      state.evs = message.evs || {};
+      $("loginerror").textContent = "";
       $("login").hidden = true;
       $("desk").hidden = false;
       $("who").textContent = message.name;
@@ -76,6 +89,14 @@ function handle(message) {
     case "listeners":
       state.listeners = message.channels;
       render();
+      break;
+    case "evs":
+      state.evs[message.booth] = {
+        seconds: message.seconds,
+        interpreter: message.interpreter,
+        anchors: message.anchors,
+      };
+      renderEvs();
       break;
     case "refused":
       $("message").textContent = message.reason;
@@ -146,6 +167,16 @@ function render() {
   $("floorlang").textContent = `${LANGUAGE_NAMES[fl] || fl || "–"}${state.floor.by === "detected" ? " (detected)" : ""}`;
   $("carries").textContent = c.carries === "floor" ? "floor" : c.carries || "nothing";
   state.shiftStarted = b.shift_started;
+  renderEvs();
+}
+
+// The ear-voice span of this console's booth: how far its output lags the floor.
+function renderEvs() {
+  const e = state.evs[state.booth];
+  const known = e && typeof e.seconds === "number" && Number.isFinite(e.seconds);
+  $("evs").textContent = known ? `${e.seconds.toFixed(1)} s` : "–";
+  const anchors = known && e.anchors ? `${e.anchors} anchor${e.anchors === 1 ? "" : "s"}` : "";
+  $("evsdetail").textContent = known ? [nameOf(e.interpreter), anchors].filter(Boolean).join(" · ") : "";
 }
 
 function tick() {
@@ -174,8 +205,10 @@ function startCaptions() {
   for (const channel of Object.keys(state.channels)) viewers.push(watch(channel));
   fetch("/api/glossary")
     .then((r) => r.json())
-    .then((g) => (terms = g.terms))
-    .catch(() => (terms = []));
+    .then((g) => (prompter = prompter && Prompter.create(g.terms)))
+    .catch(() => {
+      /* no glossary: the prompter still shows numbers */
+    });
 }
 
 function watch(channel) {
@@ -196,25 +229,39 @@ function watch(channel) {
       $(`${box}lines`).append(p);
       while ($(`${box}lines`).childElementCount > MAX_LINES) $(`${box}lines`).firstElementChild.remove();
       $(`${box}partial`).textContent = "";
-      if (!own) prompt(m.text);
     } else {
       $(`${box}partial`).textContent = m.text;
     }
+    if (!own) prompt(m); // partials too: a term shows as soon as it is heard
   };
   ws.onclose = () => setTimeout(() => viewers.splice(viewers.indexOf(ws), 1, watch(channel)), 2000);
   return ws;
 }
 
-// The term prompter: glossary terms heard on the floor, with their translation.
-function prompt(text) {
-  const lower = text.toLowerCase();
-  for (const t of terms) {
-    const heard = [t.ko, t.en].find((w) => w && lower.includes(w.toLowerCase()));
-    if (!heard) continue;
+// The booth's language: that of the channel it feeds.
+function boothLanguage() {
+  const b = state.booths[state.booth];
+  const channel = b && state.channels[b.channel];
+  return (channel && channel.language) || "en";
+}
+
+// The term prompter: glossary terms and numbers heard on the floor (a floor caption,
+// partial or final), in the booth's language; each once per utterance, newest first.
+function prompt(caption) {
+  if (!prompter) return;
+  const lang = boothLanguage();
+  for (const item of prompter.hear(caption, lang)) {
     const li = document.createElement("li");
-    li.textContent = `${t.ko} — ${t.en}${t.note ? ` (${t.note})` : ""}`;
+    li.className = item.kind;
+    const shown = document.createElement("b");
+    shown.lang = lang;
+    shown.textContent = item.shown;
+    const heard = document.createElement("small");
+    if (caption.lang) heard.lang = caption.lang;
+    heard.textContent = item.note ? `${item.heard} · ${item.note}` : item.heard;
+    li.append(shown, heard);
     $("terms").prepend(li);
-    while ($("terms").childElementCount > 8) $("terms").lastElementChild.remove();
+    while ($("terms").childElementCount > MAX_PROMPTS) $("terms").lastElementChild.remove();
   }
 }
 
@@ -243,6 +290,7 @@ $("floorset").addEventListener("change", (e) => act("floor", e.target.value));
 $("login").addEventListener("submit", (e) => {
   e.preventDefault();
   token = $("token").value.trim();
+  $("loginerror").textContent = "";
   sessionStorage.setItem("console-token", token);
   connect();
 });

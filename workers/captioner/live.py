@@ -5,6 +5,8 @@ worker thread (decoding never blocks the event loop), publishing every event to 
 bus, and publishing its own health (``captioner:<channel>`` in the event state)
 every few seconds and on every change of fortune. A live source that fails is
 reopened with backoff; a recording ends, or with ``loop`` starts again (the demo).
+A booth's ``console`` source is not opened: its audio is what the live interpreter's
+console pushes (``workers/captioner/push.py``), read from the app's ``PushSources``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import numpy as np
 
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
+from companion.config import CONSOLE_SOURCE
 from companion.errors import SourceError
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
+from workers.captioner.push import PushSource, PushSources
 from workers.captioner.routing import Router
 from workers.captioner.worker import Captioner, reader_thread
 
@@ -33,8 +37,25 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
 
 
-def _chunks(spec: str, speed: float, loop: bool, stop: threading.Event) -> Iterator[np.ndarray]:
-    """Chunks of the source; reopened after a failure (live) or at the end (``loop``)."""
+def _chunks(
+    spec: str,
+    speed: float,
+    loop: bool,
+    stop: threading.Event,
+    pushed: PushSource | None = None,
+) -> Iterator[np.ndarray]:
+    """Chunks of the source; reopened after a failure (live) or at the end (``loop``).
+
+    A ``console`` spec reads ``pushed`` instead, until it is closed or ``stop`` is set.
+    """
+    if spec == CONSOLE_SOURCE:
+        if pushed is None:
+            raise SourceError("a 'console' source is fed by the service: run `companion serve`")
+        for chunk in pushed.chunks():
+            if stop.is_set():
+                return
+            yield chunk
+        return
     delay = 0.5
     gap = np.zeros(SAMPLE_RATE // 10, dtype=np.float32)
     while not stop.is_set():
@@ -78,12 +99,14 @@ async def caption_channel(
     speed: float = 1.0,
     loop: bool = False,
     router: Router | None = None,
+    pushes: PushSources | None = None,
 ) -> None:
     """Caption ``spec`` into ``bus`` until cancelled (or until a recording ends).
 
     Without ``router`` every event goes to the captioner's channel; with one (the
     floor's or a booth's captioner) each goes to the channels the router names, with
     its ``source`` set, and the floor's language is published when it changes.
+    A ``console`` spec reads the push source of the captioner's id in ``pushes``.
     """
     event_loop = asyncio.get_running_loop()
     stop = threading.Event()
@@ -108,7 +131,13 @@ async def caption_channel(
 
     def emit(event: CaptionEvent) -> None:
         status["last_caption"] = {"text": event.text, "final": event.final, "at": time.time()}
-        future = asyncio.run_coroutine_threadsafe(publish(event), event_loop)
+        coroutine = publish(event)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, event_loop)
+        except RuntimeError:  # the loop has closed: the service is stopping
+            coroutine.close()
+            log.info("%s: event %d not published: shutting down", captioner.channel, event.seq)
+            return
         try:
             future.result(timeout=30)
         except Exception as exc:  # the loop is closing or the bus refused: say so, go on
@@ -116,7 +145,8 @@ async def caption_channel(
             log.error("%s: event %d not published: %r", captioner.channel, event.seq, exc)
 
     def work() -> None:
-        chunks = reader_thread(_chunks(spec, speed, loop, stop), captioner.stats)
+        pushed = pushes.get(captioner.channel) if pushes is not None else None
+        chunks = reader_thread(_chunks(spec, speed, loop, stop, pushed), captioner.stats)
         captioner.run(chunks, emit)
 
     async def heartbeat() -> None:

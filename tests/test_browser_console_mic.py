@@ -1,0 +1,130 @@
+"""The console's "Send my microphone" (web/console-mic.js) in a real browser.
+
+Debian's chromium with its fake microphone (a 400 Hz pulse train, beeping once a
+second) against the service in process: the button captures it, downsamples it to
+16 kHz, and the booth's push source gets 100 ms frames of int16 PCM that still beat
+at 400 Hz, through the AudioWorklet and through the ScriptProcessor fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from companion.bus.memory import MemoryBus
+from companion.config import parse_config
+from service.app import create_app
+from service.auth import Tokens
+from service.booth_audio import BOOTH_AUDIO
+from service.settings import ServiceSettings
+from tests.browser_support import CHROMIUM, ThreadedServer, until
+
+CONFIG = """
+[floor]
+source = "floor.wav"
+[[channels]]
+id = "en"
+language = "en"
+[[booths]]
+id = "booth-en"
+channel = "en"
+source = "console"
+interpreters = [{ id = "kim" }, { id = "lee" }]
+"""
+KIM = "kim-browser-mic-0123456789"
+# Until console.html loads console-mic.js itself, the test adds it (once).
+LOAD_ONCE = """() => new Promise((resolve, reject) => {
+  if (document.querySelector('script[src$="console-mic.js"]')) return resolve();
+  const script = document.createElement("script");
+  script.src = "/console-mic.js";
+  script.onload = resolve;
+  script.onerror = reject;
+  document.head.append(script);
+})"""
+
+
+@pytest.fixture
+def service() -> Iterator[ThreadedServer]:
+    config = parse_config(CONFIG, "test.toml", env={}, base_dir=str(Path(__file__).parent))
+    tokens = Tokens(interpreters={"kim": KIM})
+    server = ThreadedServer(
+        create_app(ServiceSettings(channels=("en",)), MemoryBus(), tokens=tokens, config=config)
+    )
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def go_live(url: str) -> None:
+    request = urllib.request.Request(
+        url + "/api/booths/actions",
+        data=json.dumps({"action": "go_live"}).encode(),
+        headers={"Authorization": f"Bearer {KIM}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.parametrize("node", ["worklet", "script-processor"])
+def test_the_button_sends_the_microphone_as_16khz_pcm(
+    service: ThreadedServer, browser: Browser, node: str
+) -> None:
+    url = f"http://127.0.0.1:{service.port}"
+    go_live(url)
+    app = service.runner.app
+    push = app[BOOTH_AUDIO].pushes.get("booth-en")
+    assert push is not None
+    context = browser.new_context(permissions=["microphone"])
+    try:
+        if node == "script-processor":
+            context.add_init_script(
+                "Object.defineProperty(BaseAudioContext.prototype, 'audioWorklet',"
+                " { get: () => undefined });"
+            )
+        context.add_init_script(f"sessionStorage.setItem('console-token', '{KIM}')")
+        page = context.new_page()
+        page.goto(url + "/console")
+        page.wait_for_selector("#desk:not([hidden])")
+        page.evaluate(LOAD_ONCE)
+        mic = page.locator("#mic")
+        assert mic.get_attribute("aria-pressed") == "false"
+        mic.click()
+        assert mic.get_attribute("aria-pressed") == "true"
+        until(lambda: push.fed >= 25, "2.5 s of microphone frames", timeout=30)
+        until(lambda: page.eval_on_selector("#mic-level", "m => m.value") > 0, "the level")
+        assert page.text_content("#mic-status") == "Sending your microphone."
+        mic.click()
+        assert mic.get_attribute("aria-pressed") == "false"
+        until(lambda: not app[BOOTH_AUDIO].sockets, "the socket to close", timeout=10)
+    finally:
+        context.close()
+    assert push.dropped == 0
+    pcm = np.round(next(push.chunks()) * 32768).astype(np.int32)
+    assert len(pcm) % 1600 == 0  # whole 100 ms frames
+    rising = np.flatnonzero((pcm[1:] > 8000) & (pcm[:-1] <= 8000))
+    assert len(rising) > 20, "no beep reached the server"
+    periods = np.diff(rising)
+    assert np.median(periods[periods < 100]) == pytest.approx(16000 / 400, abs=1)

@@ -1,0 +1,150 @@
+"""Audio pushed to a captioner: the interpreter console's microphone (``source = "console"``).
+
+A booth whose source is ``console`` has no stream to open: its live interpreter's
+console sends PCM over ``/ws/booth-audio`` (``service/booth_audio.py``) and the
+service ``feed``s it, on the event loop, into the booth's ``PushSource``. The
+booth's captioner reads ``chunks()`` in its own thread, as it would read a live
+source. ``PushSources`` holds one per booth, keyed by booth id; the app owns it.
+
+The format is little-endian signed 16-bit mono PCM at 16 kHz (``SAMPLE_RATE``).
+
+A live stream never stops, but a console does (the interpreter mutes the browser,
+hands over, the network hiccups). When nothing arrives for ``idle`` seconds,
+``chunks()`` yields silence for the time that passed, so the captioner's audio
+clock keeps real time and the voice activity detector ends the utterance that was
+going on, as it would on a real microphone's silence.
+
+The queue between the two threads is bounded: when the captioner's reader falls
+behind, the oldest audio is dropped (the live edge matters more) and counted in
+``dropped``. This module imports numpy only when ``chunks()`` runs, so the service
+can import it and still start fast.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SAMPLE_RATE = 16000  # as workers.captioner.audio.SAMPLE_RATE, without importing PyAV
+BYTES_PER_SAMPLE = 2
+MAX_QUEUED = 100  # frames (10 s of 100 ms frames) before the oldest are dropped
+IDLE_SECONDS = 0.25  # after this long without audio, silence keeps the clock going
+MAX_SILENCE_SECONDS = 2.0  # the longest silence yielded at once (after a stall)
+
+
+class PushSource:
+    """One booth's pushed audio: ``feed`` from one thread, ``chunks`` in another."""
+
+    def __init__(
+        self,
+        name: str,
+        max_queued: int = MAX_QUEUED,
+        idle: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.idle = idle
+        self.clock = clock
+        self._queue: deque[bytes] = deque()
+        self._max_queued = max_queued
+        self._ready = threading.Condition()
+        self._closed = False
+        self.fed = 0  # frames taken
+        self.dropped = 0  # frames dropped because the queue was full
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def feed(self, pcm: bytes) -> bool:
+        """Queue one frame of PCM; ``False`` when closed. The oldest frame goes when full.
+
+        Raises ``ValueError`` for a frame that is not whole 16-bit samples.
+        """
+        if len(pcm) % BYTES_PER_SAMPLE:
+            raise ValueError(f"{len(pcm)} bytes is not a whole number of 16-bit samples")
+        with self._ready:
+            if self._closed:
+                return False
+            if len(self._queue) >= self._max_queued:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(bytes(pcm))
+            self.fed += 1
+            self._ready.notify()
+        return True
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """Float32 chunks of what was fed, or of silence while nothing comes; until closed.
+
+        Blocking: for the captioner's thread. Every ``idle`` seconds at the latest it
+        yields something, so a reader can check whether it should stop.
+        """
+        import numpy as np
+
+        scale = np.float32(1 / 32768)
+        last = self.clock()
+        while True:
+            with self._ready:
+                if not self._queue and not self._closed:
+                    self._ready.wait(self.idle)
+                frames = list(self._queue)
+                self._queue.clear()
+                closed = self._closed
+            now = self.clock()
+            if frames:
+                pcm = np.frombuffer(b"".join(frames), dtype="<i2")
+                yield pcm.astype(np.float32) * scale
+            elif closed:
+                return
+            else:
+                gap = min(now - last, MAX_SILENCE_SECONDS)
+                samples = int(gap * SAMPLE_RATE)
+                if samples <= 0:
+                    continue
+                yield np.zeros(samples, dtype=np.float32)
+            last = now
+
+    def close(self) -> None:
+        """End ``chunks()`` (after what is queued) and refuse any further ``feed``."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+
+class PushSources:
+    """The push sources of an app, by booth id; safe to use from any thread."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._sources: dict[str, PushSource] = {}
+        for name in names:
+            self.add(name)
+
+    def add(self, name: str) -> PushSource:
+        """The source called ``name``, made if it is new."""
+        with self._lock:
+            source = self._sources.get(name)
+            if source is None:
+                source = self._sources[name] = PushSource(name)
+            return source
+
+    def get(self, name: str) -> PushSource | None:
+        with self._lock:
+            return self._sources.get(name)
+
+    def names(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._sources)
+
+    def close_all(self) -> None:
+        with self._lock:
+            sources = list(self._sources.values())
+        for source in sources:
+            source.close()

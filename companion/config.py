@@ -294,6 +294,11 @@ class FloorConfig(_Strict):
     language: str = Field(
         "", description="The floor's language at the start (empty: the first channel's)."
     )
+    captioner: dict[str, float | int | bool | str] = Field(
+        default_factory=dict,
+        description="Captioner settings for the floor only, e.g. { edge_holdback = 1.0 } "
+        "(checked like [captioner]).",
+    )
 
     @field_validator("languages")
     @classmethod
@@ -417,12 +422,13 @@ class EventConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_overrides(self) -> EventConfig:
-        for i, channel in enumerate(self.channels):
+        overrides = [(f"channels[{i}]", c.captioner) for i, c in enumerate(self.channels)]
+        for where, override in [*overrides, ("floor", self.floor.captioner)]:
             try:
-                self.captioner.model_validate({**self.captioner.model_dump(), **channel.captioner})
+                self.captioner.model_validate({**self.captioner.model_dump(), **override})
             except ValidationError as exc:
                 problems = "; ".join(
-                    f"channels[{i}].captioner.{_location(e['loc'])}: "
+                    f"{where}.captioner.{_location(e['loc'])}: "
                     + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
                     for e in exc.errors()
                 )
@@ -430,7 +436,10 @@ class EventConfig(_Strict):
         return self
 
     def captioner_for(self, channel_id: str, lang: str = "") -> CaptionerSettings:
-        """The captioner settings of a channel (found by id, else by language)."""
+        """The captioner settings of a channel (found by id, else by language) or the floor."""
+        if channel_id == "floor":
+            merged = {**self.captioner.model_dump(), **self.floor.captioner}
+            return CaptionerSettings.model_validate(merged)
         for channel in self.channels:
             if channel.id == channel_id or (lang and channel.language == lang):
                 merged = {**self.captioner.model_dump(), **channel.captioner}
@@ -563,6 +572,9 @@ def settings_table() -> Iterator[tuple[str, str, str]]:
         ("channels[].youtube", ChannelYouTube),
         ("archive", ArchiveSettings),
         ("sessions[]", SessionConfig),
+        ("floor", FloorConfig),
+        ("booths[]", BoothConfig),
+        ("booths[].interpreters[]", InterpreterConfig),
     ]
     for section, model in sections:
         for key, info in model.model_fields.items():

@@ -91,7 +91,7 @@ def test_language_list_matches_faster_whisper() -> None:
 
 def test_every_setting_is_documented() -> None:
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"`([a-z_\[\]]+(?:\.[a-z_]+)+)`", doc))
+    documented = set(re.findall(r"`([a-z_\[\]]+(?:\.[a-z_\[\]]+)+)`", doc))
     keys = {key for key, _, _ in settings_table() if key != "channels[].base_dir"}
     assert keys - documented == set()
 

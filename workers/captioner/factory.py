@@ -67,7 +67,7 @@ def build_captioner(
         engine,
         channel,
         lang,
-        config.captioner_for(channel, "" if lang == "auto" else lang),
+        config.captioner_for("floor" if lang == "auto" else channel, lang),
         config.whisper,
         glossary if glossary is not None else load_event_glossary(config),
         speed=speed,

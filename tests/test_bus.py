@@ -396,3 +396,25 @@ async def test_counter_says_unavailable_while_redis_is_down() -> None:
         assert not bus.health().connected
     finally:
         await bus.close()
+
+
+# -- leases: both backends ---------------------------------------------------------------
+
+
+async def test_a_lease_has_one_holder_until_it_lapses(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a  # two processes, or one
+    assert await a.claim("poster:en", "one", 0.2)
+    assert await a.claim("poster:en", "one", 0.2)  # renewed by its holder
+    assert not await b.claim("poster:en", "two", 0.2)  # refused while held
+    assert await b.claim("poster:ko", "two", 0.2)  # another lease is free
+    await asyncio.sleep(0.35)
+    assert await b.claim("poster:en", "two", 60)  # lapsed: the next claim wins
+    assert not await a.claim("poster:en", "one", 60)
+
+
+async def test_concurrent_claims_have_exactly_one_winner(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a
+    claims = [bus.claim("tracker", f"owner-{i}", 60) for i, bus in enumerate([a, b] * 10)]
+    assert sum(await asyncio.gather(*claims)) == 1

@@ -253,6 +253,24 @@ async def test_a_second_poster_stands_by_then_takes_over(ingest: tuple[FakeInges
     assert [fake.texts(p) for p in fake.delivered()] == [["once"], ["twice"]]
 
 
+async def test_two_posters_starting_at_once_post_each_caption_once(
+    ingest: tuple[FakeIngest, str],
+) -> None:
+    fake, url = ingest
+    bus = MemoryBus()
+    posters = [CaptionPoster(bus, "en", url, heartbeat=60.0, standby_check=0.02) for _ in "ab"]
+    tasks = [asyncio.create_task(p.run()) for p in posters]
+    try:
+        await asyncio.sleep(0.2)  # both have tried to claim the channel
+        await bus.publish(final("only once", at=100.0))
+        await until(lambda: len(fake.delivered()) == 1, "the post")
+        await asyncio.sleep(0.2)
+    finally:
+        for task in tasks:
+            await stop(task)
+    assert [fake.texts(p) for p in fake.received] == [["only once"]]
+
+
 def test_urls_come_from_the_environment() -> None:
     from companion.config import parse_config
 

@@ -7,6 +7,7 @@ worker thread and the bus are real.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -116,6 +117,33 @@ async def test_all_channels_in_one_call(fake: tuple[FakeYouTube, str], make: Mak
     assert (await doc(tracker, "ko"))["status"] == "upcoming"
     # The client and its HTTP object were built in the API's worker thread, not here.
     assert getattr(tracker.api._local, "service", None) is None  # type: ignore[union-attr]
+
+
+async def test_one_replica_tracks_and_the_others_stand_by(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    bus = MemoryBus()  # the bus all replicas share
+    trackers = [make(ONE, bus=bus) for _ in range(3)]
+    runs = [asyncio.create_task(t.run()) for t in trackers]
+    try:
+        async with asyncio.timeout(10):
+            while not api.calls:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the others have tried for the lease by now
+        assert len(api.calls) == 1
+        assert [t.leading for t in trackers].count(True) == 1
+        leader = next(t for t in trackers if t.leading)
+        assert leader.report()["role"] == "tracking"
+        assert {t.report()["role"] for t in trackers if t is not leader} == {
+            "standby (another replica tracks)"
+        }
+        assert sum(t.calls.total() for t in trackers) == leader.calls.total() == 1
+    finally:
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
 
 
 async def test_empty_items_means_not_found_or_private(

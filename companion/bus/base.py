@@ -71,3 +71,11 @@ class Bus(Protocol):
 
     def health(self) -> BusHealth:
         """Connection, buffer and drop counts, without I/O."""
+
+    async def claim(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        """Take, or keep, the lease ``key`` for ``owner``; True if ``owner`` holds it now.
+
+        Atomic across processes: while one owner holds the lease (it renews it within
+        ``ttl_seconds``), every other owner's claim is refused; once it lapses the next
+        claim wins. Raises ``BusUnavailableError`` when the backend cannot answer.
+        """

@@ -38,6 +38,7 @@ class MemoryBus:
         self._changed = asyncio.Condition()
         self._closed = False
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, monotonic expiry)
+        self._leases: dict[str, tuple[str, float]] = {}  # key -> (owner, monotonic expiry)
 
     async def start(self) -> None:
         """Nothing to connect; kept for the ``Bus`` interface."""
@@ -113,6 +114,15 @@ class MemoryBus:
         total = (total if expires > now else 0) + amount
         self._counters[key] = (total, now + ttl_seconds)
         return total
+
+    async def claim(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        """Take or renew the lease ``key`` for ``owner`` unless another holds it."""
+        now = time.monotonic()
+        holder, expires = self._leases.get(key, ("", now))
+        if holder and holder != owner and expires > now:
+            return False
+        self._leases[key] = (owner, now + ttl_seconds)
+        return True
 
     def health(self) -> BusHealth:
         """Always connected; nothing is ever buffered or dropped."""

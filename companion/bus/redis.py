@@ -51,6 +51,7 @@ from companion.bus.base import BusHealth
 from companion.bus.redis_link import (
     APPEND_LUA,
     BACKOFF_MIN,
+    CLAIM_LUA,
     FOLLOW_BLOCK_MS,
     OUTAGE_ERRORS,
     SET_STATE_LUA,
@@ -97,6 +98,7 @@ class RedisBus:
         self._append = self._client.register_script(APPEND_LUA)
         self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(SET_STATE_LUA)
+        self._claim_script = self._client.register_script(CLAIM_LUA)
         self._buffer: deque[CaptionEvent] = deque()
         self._pending_state: dict[str, dict[str, Any]] = {}
         self._known_state: dict[str, dict[str, Any]] = {}
@@ -314,6 +316,17 @@ class RedisBus:
             self.mark_down(exc)
             raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
         return int(total)
+
+    async def claim(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        """Take or renew the lease ``key`` for ``owner`` unless another holds it (one Lua call)."""
+        try:
+            held = await self._claim_script(
+                keys=[self._keys.lease(key)], args=[owner, max(1, round(ttl_seconds * 1000))]
+            )
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        return bool(int(held))
 
     # -- internals ----------------------------------------------------------------
 

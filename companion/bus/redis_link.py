@@ -65,6 +65,17 @@ return version
 """
 
 
+# KEYS: the lease. ARGV: owner, ttl in ms. Take it if free, renew it if ours; 1 if ours now.
+CLAIM_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
 def jittered(delay: float) -> float:
     """``delay`` scaled by a random factor in [0.5, 1], so retries do not march in step."""
     return delay * random.uniform(0.5, 1.0)
@@ -101,6 +112,9 @@ class RedisKeys:
 
     def counter(self, name: str) -> str:
         return f"{self.namespace}:counter:{name}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.namespace}:lease:{name}"
 
     @property
     def state(self) -> str:

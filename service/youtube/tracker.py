@@ -22,6 +22,7 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -42,6 +43,11 @@ from service.youtube.quota import QuotaPolicy, QuotaView, describe_pacing, next_
 from service.youtube.schedule import Slot, backoff_delay, interval_for, may_search, next_wake
 
 log = logging.getLogger(__name__)
+
+TRACKER_LEASE = "youtube-tracker"  # one replica polls YouTube; the others stand by
+LEASE_MIN = 60.0
+LEASE_MAX = 3600.0
+STANDBY_CHECK = 30.0  # how often a standby replica tries for the lease
 
 T = TypeVar("T")
 RESET_MARGIN = 5.0  # seconds after midnight Pacific before asking again
@@ -93,6 +99,8 @@ class Tracker:
         self._search_live_next = True
         self._failures = 0
         self._view = QuotaView(day="")  # as of the last charge, for pacing
+        self.instance = uuid.uuid4().hex[:12]
+        self.leading = False  # this replica holds the tracker lease
 
     # -- the loop -------------------------------------------------------------------
 
@@ -105,14 +113,35 @@ class Tracker:
                 slot.broadcast = slot.broadcast.noted("off", self.off_reason)
             await self._publish_all()
             return
-        await self._publish_all()
         while True:
-            wake = await self.step(self.clock())
+            if not await self._lead(LEASE_MIN):
+                await self._sleep(STANDBY_CHECK)
+                continue
+            await self._publish_all()
+            now = self.clock()
+            wake = await self.step(now)
             self.next_wake = wake
             if wake is None:
                 log.info("YouTube: every tracked broadcast has ended; tracking stops")
+                await self._lead(0.001)  # let go
                 return
+            # Hold the lease past the sleep, so no other replica polls meanwhile.
+            await self._lead(min(LEASE_MAX, max(LEASE_MIN, 2 * (wake - now) + LEASE_MIN)))
             await self._sleep(max(0.0, wake - self.clock()))
+
+    async def _lead(self, ttl: float) -> bool:
+        """Take or keep the tracker lease for ``ttl`` s: one replica polls, the others wait.
+
+        While the bus cannot answer, the replica keeps the role it had.
+        """
+        try:
+            leading = await self.bus.claim(TRACKER_LEASE, self.instance, ttl)
+        except BusUnavailableError:
+            return self.leading
+        if leading != self.leading:
+            log.info("YouTube tracking: %s", "this replica tracks" if leading else "standing by")
+        self.leading = leading
+        return leading
 
     async def step(self, now: float) -> float | None:
         """Do whatever is due at ``now``; the time to wake next, or None when done."""
@@ -278,6 +307,7 @@ class Tracker:
         """What this process's tracker has done, for ``GET /api/admin/youtube``."""
         return {
             "tracking": self.api is not None,
+            "role": "tracking" if self.leading else "standby (another replica tracks)",
             "off_reason": "" if self.api is not None else self.off_reason,
             "calls": dict(self.calls),
             "errors": dict(self.errors),

@@ -11,8 +11,9 @@ Nothing is posted twice: before each post its number and body are written to the
 bus state (``poster:<channel>``), so a poster that restarts sends a pending post
 again with the *same* seq (a retry, for YouTube) and goes on after the last caption
 it carried. That document is also the poster's report to organizers (counts, last
-error) and its claim on the channel: a second poster for the channel stands by
-while the first keeps it fresh, and takes over once it stops or goes silent.
+error). One poster per channel: each holds the channel's lease on the bus
+(``Bus.claim``, atomic), renewed with every report; a second poster stands by, and
+takes over once the first lets go (it stops) or falls silent past ``stale_after``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ class PosterStats:
     last_post: str = ""  # UTC time of the last delivered post
 
 
+RELEASE = 0.001  # a claim renewed for a millisecond: let go
+
+
+def claim_key(channel: str) -> str:
+    """The bus lease that makes one poster per channel."""
+    return f"poster:{channel}"
+
+
+class LostClaim(Exception):
+    """Another poster holds this channel's claim now (this one was silent too long)."""
+
+
 class CaptionPoster:
     """Posts one channel's final captions to its YouTube caption ingestion URL."""
 
@@ -108,25 +121,32 @@ class CaptionPoster:
 
     async def run(self) -> None:
         """Post until cancelled; the report says ``active: false`` afterwards."""
-        await self._wait_for_turn()
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                pending = await self._resume()
-                await self._persist(active=True)  # claims the channel
-                if pending is not None:
-                    log.info("poster %s: sending post %d again", self.channel, pending.seq)
-                    await self._deliver(session, pending)
-                reader = asyncio.create_task(self._read(), name=f"poster-read-{self.channel}")
-                try:
-                    await self._post_loop(session)
-                finally:
-                    reader.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
-        finally:
-            with contextlib.suppress(Exception):  # best effort: the report goes stale anyway
-                await self._persist(active=False)
+        while True:
+            await self._wait_for_turn()
+            lost = False
+            timeout = aiohttp.ClientTimeout(total=self.timeout)
+            try:
+                async with aiohttp.ClientSession(timeout=timeout) as session:
+                    pending = await self._resume()
+                    await self._persist(active=True)  # renews the claim on the channel
+                    if pending is not None:
+                        log.info("poster %s: sending post %d again", self.channel, pending.seq)
+                        await self._deliver(session, pending)
+                    reader = asyncio.create_task(self._read(), name=f"poster-read-{self.channel}")
+                    try:
+                        await self._post_loop(session)
+                    finally:
+                        reader.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await reader
+            except LostClaim:
+                lost = True
+                log.error("poster %s: another poster took the channel; standing by", self.channel)
+            finally:
+                if not lost:
+                    with contextlib.suppress(Exception):  # best effort: the report goes stale
+                        await self._persist(active=False)
+                        await self.bus.claim(claim_key(self.channel), self.instance, RELEASE)
 
     # -- taking over ------------------------------------------------------------------
 
@@ -134,23 +154,27 @@ class CaptionPoster:
         return (await self.bus.get_state()).get(poster_key(self.channel))
 
     async def _wait_for_turn(self) -> None:
-        """Stand by while another poster keeps this channel's report fresh."""
+        """Stand by until this poster holds the channel's claim (one poster per channel).
+
+        The claim is atomic on the bus, so two posters starting at once cannot both
+        post; a poster renews it with every report and lets it go when it stops, and
+        one that falls silent loses it after ``stale_after`` seconds.
+        """
         said = False
         while True:
-            doc = await self._report()
-            if not doc or doc.get("instance") == self.instance or not doc.get("active"):
-                return
-            age = self._clock() - float(doc.get("updated", 0.0))
-            if age > self.stale_after:
-                log.warning("poster %s: taking over from silent poster", self.channel)
-                return
-            if not said:
-                log.warning(
-                    "poster %s: another poster (%s) is active; standing by",
-                    self.channel,
-                    doc.get("instance"),
-                )
-                said = True
+            try:
+                if await self.bus.claim(claim_key(self.channel), self.instance, self.stale_after):
+                    return
+                if not said:
+                    doc = await self._report() or {}
+                    log.warning(
+                        "poster %s: another poster (%s) is active; standing by",
+                        self.channel,
+                        doc.get("instance", "?"),
+                    )
+                    said = True
+            except BusUnavailableError as error:
+                log.warning("poster %s: cannot claim the channel: %s", self.channel, error)
             await asyncio.sleep(self.standby_check)
 
     async def _resume(self) -> Post | None:
@@ -258,6 +282,15 @@ class CaptionPoster:
             self.stats.last_post = timestamp(self._clock())
 
     async def _persist(self, active: bool) -> None:
+        if active:
+            try:
+                held = await self.bus.claim(
+                    claim_key(self.channel), self.instance, self.stale_after
+                )
+            except BusUnavailableError:
+                held = True  # cannot tell while the bus is down: keep the channel
+            if not held:
+                raise LostClaim(self.channel)
         pending = self.outbox.pending
         doc = {
             "channel": self.channel,

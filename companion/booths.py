@@ -193,18 +193,22 @@ def _answerer(booth: Booth, by: str) -> HandoverRequest:
     return request
 
 
-def _accept(booth: Booth, by: str, at: float, arg: str) -> Step:
-    request = _answerer(booth, by)
-    new = replace(
+def _hand_to(booth: Booth, taker: str, at: float) -> Booth:
+    """``taker`` has the microphone from ``at``: a new shift, open, nothing pending."""
+    return replace(
         booth,
-        live=request.taker,
+        live=taker,
         request=None,
         muted=False,
         coughing=False,
         shift_started=at,
         last_handover=at,
     )
-    return new, f"{request.giver} -> {request.taker}"
+
+
+def _accept(booth: Booth, by: str, at: float, arg: str) -> Step:
+    request = _answerer(booth, by)
+    return _hand_to(booth, request.taker, at), f"{request.giver} -> {request.taker}"
 
 
 def _decline(booth: Booth, by: str, at: float, arg: str) -> Step:
@@ -223,16 +227,7 @@ def _take_over(booth: Booth, by: str, at: float, arg: str) -> Step:
         raise Refused(f"nobody is live in {booth.id}: go live instead")
     if booth.live == by:
         raise Refused("you are already live")
-    new = replace(
-        booth,
-        live=by,
-        request=None,
-        muted=False,
-        coughing=False,
-        shift_started=at,
-        last_handover=at,
-    )
-    return new, f"from {booth.live}"
+    return _hand_to(booth, by, at), f"from {booth.live}"
 
 
 def _cough(booth: Booth, by: str, at: float, arg: str) -> Step:

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from companion.aio import running
 from companion.captions import CaptionEvent
 from companion.config import CONSOLE_SOURCE, EventConfig, load_config, settings_table
 from companion.errors import CompanionError, ConfigError, exit_code
@@ -91,8 +92,9 @@ def replay(
     Without AUDIO, every configured channel's source is captioned at once (the
     default event replays its bundled Korean and English recordings).
     """
+    from companion.glossary import load_event_glossary
     from workers.captioner.audio import AudioSource
-    from workers.captioner.factory import build_captioner, load_engine, load_event_glossary
+    from workers.captioner.factory import build_captioner, load_engine
     from workers.captioner.replay import Printer
     from workers.captioner.replay import replay as run_replay
 
@@ -219,9 +221,10 @@ def _captioners(config: EventConfig, bus: Any, demo: bool) -> Any:
     import asyncio
 
     async def ctx(app: Any) -> Any:
+        from companion.glossary import load_event_glossary
         from service.booth_audio import BOOTH_AUDIO
         from service.booths import DESK
-        from workers.captioner.factory import build_captioner, load_engine, load_event_glossary
+        from workers.captioner.factory import build_captioner, load_engine
         from workers.captioner.live import caption_channel
         from workers.captioner.routing import Router
 
@@ -237,33 +240,29 @@ def _captioners(config: EventConfig, bus: Any, demo: bool) -> Any:
         routed = bool(config.floor.source)
         audio = app.get(BOOTH_AUDIO)  # the console microphones of `console` booths
         pushes = audio.pushes if audio is not None else None
-        tasks = []
+        captioners = []
         for cid, language, source in jobs:
             router = await Router.start(cid, bus) if routed else None
             captioner = build_captioner(config, engine, cid, language, 1.0, glossary)
-            task = caption_channel(
-                captioner, source, bus, speed=1.0, loop=demo, router=router, pushes=pushes
+            captioners.append(
+                caption_channel(
+                    captioner, source, bus, speed=1.0, loop=demo, router=router, pushes=pushes
+                )
             )
-            tasks.append(asyncio.create_task(task, name=f"captioner-{cid}"))
-        yield
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with running(*captioners, name="captioner"):
+            yield
 
     return ctx
 
 
 def _posters(config: EventConfig, bus: Any, env: Any) -> Any:
     """A cleanup context that posts captions to YouTube for channels with an ingestion URL."""
-    import asyncio
 
     from workers.poster import run_posters
 
     async def ctx(app: Any) -> Any:
-        task = asyncio.create_task(run_posters(bus, config, env), name="caption-posters")
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        async with running(run_posters(bus, config, env), name="caption-posters"):
+            yield
 
     return ctx
 

@@ -17,6 +17,12 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from companion.errors import ConfigError
+
+if TYPE_CHECKING:
+    from companion.config import EventConfig
 
 COLUMNS = ("ko", "en", "note")
 """The header a glossary file must have (in any order; extra columns are ignored)."""
@@ -159,3 +165,16 @@ def load_glossary(path: Path) -> Glossary:
         line = data[: exc.start].count(b"\n") + 1
         raise GlossaryError(f"{path}:{line}: not valid UTF-8") from exc
     return parse_glossary(text, str(path))
+
+
+def load_event_glossary(config: EventConfig) -> Glossary:
+    """The event's glossary (an empty one when the setting is blank).
+
+    Raises ``ConfigError`` naming ``captioner.glossary`` when the file cannot be read.
+    """
+    if not config.captioner.glossary:
+        return Glossary(())
+    try:
+        return load_glossary(Path(config.resolve(config.captioner.glossary)))
+    except GlossaryError as exc:
+        raise ConfigError(f"captioner.glossary: {exc}") from None

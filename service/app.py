@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from companion.aio import running
 from companion.bus.base import Bus
 from companion.config import EventConfig
 from companion.errors import BusUnavailableError
@@ -133,18 +134,15 @@ def create_app(
         ),
     )
     app.cleanup_ctx.append(_fanout_ctx)
-    if config is not None:  # the programme, transcripts and corrections (docs/archive.md)
-        from service.transcripts import add_transcript_routes
-
-        add_transcript_routes(app, config)
-    if config is not None:  # the YouTube tracker and GET /api/admin/youtube
-        youtube.install(app, bus, app[TOKENS], config, env or {})
-    if config is not None:  # interpretation booths and the interpreter console
+    if config is not None:  # the parts that need the whole event config
+        from service.transcripts import add_transcript_routes  # it imports this module
 
         async def listeners() -> dict[str, int]:
             return all_listeners(app, await bus.get_state())
 
-        booths.install(app, bus, app[TOKENS], config, listeners, web_dir)
+        add_transcript_routes(app, config)  # the programme, transcripts, corrections
+        youtube.install(app, bus, app[TOKENS], config, env or {})  # tracker, /api/admin/youtube
+        booths.install(app, bus, app[TOKENS], config, listeners, web_dir)  # booths, console
         booth_audio.install(app, app[TOKENS], config)  # /ws/booth-audio: console mics
     pages.install(app, bus, app[TOKENS], settings.channels, config, web_dir)  # /dashboard
     app.on_shutdown.append(_close_viewers)
@@ -167,16 +165,11 @@ async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
     await bus.start()
     fanout = app[FANOUT]
-    reporter: asyncio.Task[None] | None = None
     try:
         fanout.start()
-        reporter = asyncio.create_task(_report_listeners(app), name="listeners")
-        yield
+        async with running(_report_listeners(app), name="listeners"):
+            yield
     finally:
-        if reporter is not None:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
         await fanout.stop()
         with contextlib.suppress(Exception):  # best effort: the report goes stale anyway
             await bus.set_state(_listeners_key(app), {"channels": {}, "updated": 0.0})

@@ -42,15 +42,19 @@ import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from companion.aio import running
 from companion.booths import Booth, BoothEvent, Carriage, Refused, apply, expire, route
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.config import EventConfig
+from companion.errors import ConfigError
 from companion.evs import AnchorFinder, SpanTracker
+from companion.glossary import load_event_glossary
 from service.auth import Tokens, refuse, request_token, require_organizer, socket_login
 
 log = logging.getLogger(__name__)
@@ -100,8 +104,8 @@ class BoothDesk:
         self.carriages = self._route()
         self._lock = asyncio.Lock()
         self._consoles: set[asyncio.Queue[str]] = set()
-        terms = [(row["ko"], row["en"]) for row in _glossary(config)]
-        self.anchors = AnchorFinder(terms)
+        self.terms = _glossary(config)
+        self.anchors = AnchorFinder([(row["ko"], row["en"]) for row in self.terms])
         self.spans = {booth_id: SpanTracker() for booth_id in self.booths}
         self.evs: dict[str, dict[str, Any]] = {}  # booth -> the current span
         self.evs_by_interpreter: dict[str, deque[float]] = {}
@@ -302,19 +306,12 @@ async def _no_listeners() -> dict[str, int]:
 def _merge(booth: Booth, doc: dict[str, Any]) -> Booth:
     """``booth`` with the live state of ``doc``; the configured membership is kept."""
     stored = Booth.from_dict({**doc, "id": booth.id, "channel": booth.channel})
-    return Booth(
-        booth.id,
-        booth.channel,
-        booth.interpreters,
-        booth.relays,
-        stored.live if stored.live in booth.interpreters else None,
-        stored.muted,
-        stored.coughing,
-        stored.listening if stored.listening in ("floor", *booth.relays) else "floor",
-        stored.carry,
-        stored.request,
-        stored.shift_started,
-        stored.last_handover,
+    return replace(
+        stored,
+        interpreters=booth.interpreters,
+        relays=booth.relays,
+        live=stored.live if stored.live in booth.interpreters else None,
+        listening=stored.listening if stored.listening in ("floor", *booth.relays) else "floor",
     )
 
 
@@ -341,15 +338,9 @@ def install(
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         await desk.start()
-        tasks = [
-            asyncio.create_task(desk.follow(), name="booth-desk"),
-            asyncio.create_task(desk.expire_requests(), name="booth-requests"),
-            *(asyncio.create_task(desk.follow_captions(c), name=f"evs-{c}") for c in desk.channels),
-        ]
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        followers = (desk.follow_captions(c) for c in desk.channels)
+        async with running(desk.follow(), desk.expire_requests(), *followers, name="booth-desk"):
+            yield
 
     app.cleanup_ctx.append(ctx)
     app.router.add_get("/ws/console", console_socket)
@@ -360,25 +351,18 @@ def install(
         return web.FileResponse(web_dir / "console.html")
 
     app.router.add_get("/console", page)
-    terms = _glossary(config)
 
     async def glossary(request: web.Request) -> web.Response:
-        return web.json_response({"terms": terms}, headers={"Cache-Control": "max-age=60"})
+        return web.json_response({"terms": desk.terms}, headers={"Cache-Control": "max-age=60"})
 
     app.router.add_get("/api/glossary", glossary)
 
 
 def _glossary(config: EventConfig) -> list[dict[str, str]]:
     """The event's glossary as ``{"ko", "en", "note"}`` rows, for the term prompter."""
-    from pathlib import Path
-
-    from companion.glossary import GlossaryError, load_glossary
-
-    if not config.captioner.glossary:
-        return []
     try:
-        found = load_glossary(Path(config.resolve(config.captioner.glossary)))
-    except GlossaryError as exc:
+        found = load_event_glossary(config)
+    except ConfigError as exc:
         log.warning("the term prompter has no glossary: %s", exc)
         return []
     return [{"ko": t.ko, "en": t.en, "note": t.note} for t in found.terms]

@@ -21,7 +21,6 @@ when that changes and after every live start or end. ``TranscriptError`` is 404,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -31,6 +30,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Gauge
 
+from companion.aio import running
 from companion.config import EventConfig
 from companion.errors import ProgrammeError, TranscriptError
 from companion.transcripts.archive import TranscriptArchive, archive_root
@@ -223,13 +223,8 @@ async def _keep_current(app: web.Application) -> None:
 
 
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(_keep_current(app), name="session-state")
-    try:
+    async with running(_keep_current(app), name="session-state"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _dumps(value: Any) -> str:

@@ -14,15 +14,34 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.conftest import REPO
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def chromium(*args: str) -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by Playwright (never a downloaded browser).
+
+    Fails (never skips) when it is missing: ``scripts/test`` installs it.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
+    flags = [*args, *(["--no-sandbox"] if os.geteuid() == 0 else [])]  # root: no sandbox
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def artifacts_dir() -> Path:

@@ -13,7 +13,6 @@ $COMPANION_ARTIFACTS) and are checked for content.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import urllib.error
@@ -24,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from tests.browser_support import (
-    CHROMIUM,
     FAKE_IFRAME_API,
     CuttableProxy,
     ThreadedServer,
     Viewer,
     artifacts_dir,
     assert_not_blank,
+    chromium,
     until,
 )
 from tests.conftest import REPO
@@ -109,16 +108,8 @@ def service(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
-    with sync_playwright() as playwright:
-        # Chromium refuses to run as root with its sandbox (containers, CI).
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def _outside(route: Route) -> None:

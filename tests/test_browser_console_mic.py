@@ -9,14 +9,13 @@ at 400 Hz, through the AudioWorklet and through the ScriptProcessor fallback.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from companion.bus.memory import MemoryBus
 from companion.config import parse_config
@@ -24,7 +23,7 @@ from service.app import create_app
 from service.auth import Tokens
 from service.booth_audio import BOOTH_AUDIO
 from service.settings import ServiceSettings
-from tests.browser_support import CHROMIUM, ThreadedServer, until
+from tests.browser_support import ThreadedServer, chromium, until
 
 CONFIG = """
 [floor]
@@ -39,15 +38,6 @@ source = "console"
 interpreters = [{ id = "kim" }, { id = "lee" }]
 """
 KIM = "kim-browser-mic-0123456789"
-# Until console.html loads console-mic.js itself, the test adds it (once).
-LOAD_ONCE = """() => new Promise((resolve, reject) => {
-  if (document.querySelector('script[src$="console-mic.js"]')) return resolve();
-  const script = document.createElement("script");
-  script.src = "/console-mic.js";
-  script.onload = resolve;
-  script.onerror = reject;
-  document.head.append(script);
-})"""
 
 
 @pytest.fixture
@@ -65,17 +55,11 @@ def service() -> Iterator[ThreadedServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # A fake microphone (a 400 Hz beep), granted without asking.
+    with chromium(
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"
+    ) as browser:
+        yield browser
 
 
 def go_live(url: str) -> None:
@@ -108,7 +92,7 @@ def test_the_button_sends_the_microphone_as_16khz_pcm(
         page = context.new_page()
         page.goto(url + "/console")
         page.wait_for_selector("#desk:not([hidden])")
-        page.evaluate(LOAD_ONCE)
+        assert page.locator('script[src="console-mic.js"]').count() == 1  # the page loads it
         mic = page.locator("#mic")
         assert mic.get_attribute("aria-pressed") == "false"
         mic.click()

@@ -41,19 +41,15 @@ def ev(text: str, channel: str = "en", final: bool = True) -> CaptionEvent:
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture
 def outage_server() -> Iterator[RedisServer]:
     """A redis-server of the test's own, to be killed and restarted."""
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    with RedisServer() as server:
+        yield server
 
 
 MakeBus = Callable[..., Awaitable[Bus]]

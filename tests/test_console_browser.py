@@ -15,7 +15,6 @@ $COMPANION_ARTIFACTS) and is checked for content.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,10 +28,9 @@ from playwright.sync_api import (
     Route,
     WebSocketRoute,
     expect,
-    sync_playwright,
 )
 
-from tests.browser_support import CHROMIUM, artifacts_dir, assert_not_blank
+from tests.browser_support import artifacts_dir, assert_not_blank, chromium
 from tests.conftest import REPO
 from tests.serve_process import serve_process
 
@@ -71,16 +69,8 @@ def service(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
-    with sync_playwright() as playwright:
-        # Chromium refuses to run as root with its sandbox (containers, CI).
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

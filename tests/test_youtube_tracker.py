@@ -325,10 +325,8 @@ async def test_a_missing_key_turns_tracking_off_with_one_log_line(
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    with RedisServer() as server:
+        yield server
 
 
 async def test_two_trackers_share_one_ledger_in_redis(

@@ -2,8 +2,7 @@
 // microphone feeds the booth's captioner over /ws/booth-audio (service/booth_audio.py).
 // Little-endian signed 16-bit mono PCM at 16 kHz, in 100 ms frames. No libraries.
 //
-// Uses a button #mic and, if present, #mic-level (a <meter>) and #mic-status; when the
-// page has no #mic, it makes all three and appends them to #desk.
+// Uses console.html's button #mic, its level #mic-level (a <meter>) and #mic-status.
 "use strict";
 
 (() => {
@@ -19,29 +18,9 @@
   };
 
   const $ = (id) => document.getElementById(id);
-  let button = $("mic");
-  let meter = $("mic-level");
-  let status = $("mic-status");
-  if (!button) {
-    const row = document.createElement("div");
-    row.className = "row";
-    button = document.createElement("button");
-    button.id = "mic";
-    button.type = "button";
-    button.textContent = "Send my microphone";
-    button.setAttribute("aria-pressed", "false");
-    meter = document.createElement("meter");
-    meter.id = "mic-level";
-    meter.min = 0;
-    meter.max = 1;
-    meter.value = 0;
-    meter.setAttribute("aria-label", "Microphone level received by the server");
-    status = document.createElement("span");
-    status.id = "mic-status";
-    status.setAttribute("role", "status");
-    row.append(button, meter, status);
-    ($("desk") || document.body).append(row);
-  }
+  const button = $("mic");
+  const meter = $("mic-level");
+  const status = $("mic-status");
 
   let on = false;
   let stream = null;

@@ -43,10 +43,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from companion.bus.base import BusHealth
 from companion.bus.redis_link import (
     APPEND_LUA,
@@ -58,6 +54,7 @@ from companion.bus.redis_link import (
     Entries,
     RedisKeys,
     backoff,
+    connect,
     decode_entry,
     jittered,
 )
@@ -86,15 +83,8 @@ class RedisBus:
         self._keys = RedisKeys(namespace)
         self.max_len = max_len
         self.buffer_limit = buffer_limit
-        # No retries inside redis-py: an outage must reach this class at once, where
-        # the buffer and the flusher's backoff deal with it.
-        self._client = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=2.0,
-            socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
-            retry=Retry(NoBackoff(), 0),
-        )
+        # An outage reaches this class at once; its own backoff deals with it.
+        self._client = connect(url)
         self._append = self._client.register_script(APPEND_LUA)
         self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(SET_STATE_LUA)

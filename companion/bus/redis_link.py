@@ -12,6 +12,9 @@ import json
 import random
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -74,6 +77,21 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for ``url`` that fails at once when Redis does not answer.
+
+    No retries inside redis-py: an outage must reach the caller at once, where its own
+    buffer and backoff deal with it. Replies are decoded to ``str``.
+    """
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2.0,
+        socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def jittered(delay: float) -> float:

@@ -20,8 +20,7 @@ rewritten, so the original stays, and every correction keeps who made it and whe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
-from functools import cache
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -110,7 +109,7 @@ def caption_id(epoch: str, seq: int) -> str:
 
 def event_source(event: CaptionEvent) -> str:
     """Floor or a booth: the event's ``source`` once captions carry one, else the floor."""
-    return str(getattr(event, "source", "") or FLOOR)
+    return event.source or FLOOR
 
 
 def caption_record(event: CaptionEvent, epoch: str, received: float, session: str) -> bytes:
@@ -121,28 +120,11 @@ def caption_record(event: CaptionEvent, epoch: str, received: float, session: st
         "epoch": epoch,
         "received": round(received, 3),
         "session": session,
+        **event.to_dict(),
+        "source": event_source(event),
     }
-    for name in _event_fields():  # not asdict: its deep copy costs more than the write
-        data[name] = getattr(event, name)
-    data["source"] = event_source(event)
-    data["start"] = round(event.start, 3)
-    data["end"] = round(event.end, 3)
-    data["emitted"] = round(event.emitted, 3)
-    data["words"] = [
-        {
-            "text": w.text,
-            "start": round(w.start, 3),
-            "end": round(w.end, 3),
-            "probability": round(w.probability, 3),
-        }
-        for w in event.words
-    ]
+    del data["lines"]
     return orjson.dumps(data)  # ten times json.dumps: the archive's hot path
-
-
-@cache
-def _event_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(CaptionEvent) if f.name != "lines")
 
 
 def parse_caption(data: dict[str, Any]) -> ArchivedCaption:

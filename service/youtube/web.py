@@ -12,7 +12,6 @@ builds the tracker (with an API client only when ``YOUTUBE_API_KEY`` is set and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from companion.aio import running
 from companion.bus.base import Bus
 from companion.config import EventConfig
 from companion.errors import BusUnavailableError
@@ -76,13 +76,10 @@ def install(
 
 async def _tracker_ctx(app: web.Application) -> AsyncIterator[None]:
     tracker = app[YOUTUBE].tracker
-    task = asyncio.create_task(_run(tracker), name="youtube-tracker")
     try:
-        yield
+        async with running(_run(tracker), name="youtube-tracker"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         if tracker.api is not None:
             await tracker.api.aclose()
 

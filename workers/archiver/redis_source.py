@@ -22,9 +22,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
 from companion.bus.redis_link import (
@@ -33,6 +30,7 @@ from companion.bus.redis_link import (
     OUTAGE_ERRORS,
     RedisKeys,
     backoff,
+    connect,
     decode_entry,
     jittered,
 )
@@ -63,13 +61,8 @@ class RedisSource:
         self.streams = {keys.stream(c): c for c in channels}
         self.group = group
         self.consumer = consumer
-        self._client = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=2.0,
-            socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
-            retry=Retry(NoBackoff(), 0),
-        )
+        # An outage reaches this class at once; its own backoff deals with it.
+        self._client = connect(url)
         self._pending: dict[str, str] = {}  # stream -> last pending id re-read (phase one)
         self._down = False
         self._delay = BACKOFF_MIN

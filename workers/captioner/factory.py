@@ -7,7 +7,7 @@ from pathlib import Path
 
 from companion.config import EventConfig
 from companion.errors import ConfigError, ModelError
-from companion.glossary import Glossary, GlossaryError, load_glossary
+from companion.glossary import Glossary, load_event_glossary
 from workers.captioner.engine import WhisperEngine
 from workers.captioner.model import default_cache_dir, resolve_model
 from workers.captioner.worker import Captioner
@@ -38,16 +38,6 @@ def load_engine(config: EventConfig, channels: int = 1, progress: bool = True) -
         raise ModelError(f"cannot load Whisper model '{w.model}' ({path}): {exc}") from None
 
 
-def load_event_glossary(config: EventConfig) -> Glossary:
-    """The event's glossary (an empty one when the setting is blank)."""
-    if not config.captioner.glossary:
-        return Glossary(())
-    try:
-        return load_glossary(Path(config.resolve(config.captioner.glossary)))
-    except GlossaryError as exc:
-        raise ConfigError(f"captioner.glossary: {exc}") from None
-
-
 def build_captioner(
     config: EventConfig,
     engine: WhisperEngine,
@@ -67,7 +57,7 @@ def build_captioner(
         engine,
         channel,
         lang,
-        config.captioner_for("floor" if lang == "auto" else channel, lang),
+        config.captioner_for(channel, lang),
         config.whisper,
         glossary if glossary is not None else load_event_glossary(config),
         speed=speed,

@@ -12,7 +12,6 @@ console pushes (``workers/captioner/push.py``), read from the app's ``PushSource
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from companion.aio import running
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.config import CONSOLE_SOURCE
@@ -165,23 +165,17 @@ async def caption_channel(
             )
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
-    beat = asyncio.create_task(heartbeat())
-    follower = asyncio.create_task(router.follow()) if router is not None else None
+    background = [heartbeat(), *([router.follow()] if router is not None else [])]
     try:
-        await asyncio.to_thread(work)
+        async with running(*background, name=f"captioner-{captioner.channel}"):
+            try:
+                await asyncio.to_thread(work)
+            finally:
+                stop.set()
     except SourceError as exc:
         status.update(alive=False, error=str(exc))
         log.error("captioner %s stopped: %s", captioner.channel, exc)
         raise
     finally:
-        stop.set()
-        beat.cancel()
-        if follower is not None:
-            follower.cancel()
         status["alive"] = False
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
-        if follower is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
         await bus.set_state(key, {**status, "updated": time.time()})

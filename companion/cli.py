@@ -72,7 +72,7 @@ def _config(path: Path | None, model: str | None = None) -> EventConfig:
 )
 @click.option(
     "--jsonl",
-    type=click.File("w", encoding="utf-8"),
+    type=click.File("w", encoding="utf-8", lazy=False),
     default=None,
     help="Write every caption event as one JSON line to this file ('-': stdout).",
 )
@@ -429,16 +429,80 @@ def bench() -> None:
     """Benchmarks that print their figures as JSON."""
 
 
-def _reference(path: Path) -> tuple[str, list[dict[str, Any]]]:
-    """A reference: plain text, or the JSON of `bench compose` (text and segments)."""
-    text = path.read_text(encoding="utf-8").strip()
-    if path.suffix != ".json":
-        return text, []
-    try:
-        segments = list(json.loads(text)["segments"])
-        return " ".join(str(s["text"]) for s in segments), segments
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a reference JSON with segments: {exc}") from None
+ROOM_OPTIONS = (
+    click.option(
+        "--rt60",
+        type=click.FloatRange(0, 3),
+        default=0.5,
+        show_default=True,
+        help="Room: reverberation time, seconds.",
+    ),
+    click.option(
+        "--snr",
+        type=float,
+        default=15.0,
+        show_default=True,
+        help="Room: speech power over the steady noise, dB.",
+    ),
+    click.option(
+        "--drr",
+        type=float,
+        default=0.0,
+        show_default=True,
+        help="Room: direct-to-reverberant ratio, dB.",
+    ),
+    click.option("--seed", type=int, default=1, show_default=True, help="Room: random seed."),
+)
+
+
+def room_options(f: Any) -> Any:
+    for option in reversed(ROOM_OPTIONS):
+        f = option(f)
+    return f
+
+
+def _room(rt60: float, snr: float, drr: float, seed: int) -> Any:
+    from bench.room import Room
+
+    return Room(rt60=rt60, snr_db=snr, drr_db=drr, seed=seed)
+
+
+def _overrides(config: EventConfig, items: tuple[str, ...]) -> EventConfig:
+    """``--set whisper.final_beam_size=3 --set captioner.end_silence=0.8``: experiments."""
+    from companion.config import parse_override
+
+    for item in items:
+        config = parse_override(config, item)
+    return config
+
+
+SET_OPTION = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a [whisper] or [captioner] setting for this run (repeat).",
+)
+RUNS_OPTION = click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Replays per condition; figures are their median and spread.",
+)
+ROOM_FLAG = click.option(
+    "--room/--no-room",
+    default=True,
+    show_default=True,
+    help="Also replay the audio through the simulated room (--rt60, --snr, --drr, --seed).",
+)
+EVENTS_OPTION = click.option(
+    "--events",
+    "events_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write each run's caption events as JSON Lines into this directory.",
+)
 
 
 @bench.command("latency")
@@ -446,75 +510,110 @@ def _reference(path: Path) -> tuple[str, list[dict[str, Any]]]:
 @click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
 @click.option(
     "--reference",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="Text file with the reference transcript.",
+    help="AUDIO's reference JSON (from `bench compose` or `bench sets`).",
 )
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option(
     "--offline/--no-offline",
     default=True,
     show_default=True,
-    help="Also score the same model on the whole file at once.",
+    help="Also score the same model on the whole file at once (beam 5, VAD).",
 )
-@click.option(
-    "--jsonl",
-    type=click.File("w", encoding="utf-8"),
-    default=None,
-    help="Also write the caption events as JSON Lines.",
-)
+@RUNS_OPTION
+@ROOM_FLAG
+@room_options
+@EVENTS_OPTION
+@SET_OPTION
 @click.option("--model", default=None, help="Override whisper.model.")
 @CONFIG_OPTION
 def bench_latency(
     audio: str,
     lang: str,
-    reference: str,
+    reference: Path,
     speed: float,
     offline: bool,
-    jsonl: Any,
+    runs: int,
+    room: bool,
+    rt60: float,
+    snr: float,
+    drr: float,
+    seed: int,
+    events_dir: Path | None,
+    overrides: tuple[str, ...],
     model: str | None,
     config_path: Path | None,
 ) -> None:
-    """Replay AUDIO live; print caption latency, real-time factor and WER/CER."""
-    from workers.captioner.audio import decode_file
-    from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.replay import (
-        dump,
-        latency_report,
-        offline_error,
-        run_channels,
-        sentence_latency,
+    """Replay AUDIO live, clean and through a room, RUNS times each; print JSON figures:
+    caption latency from the end of the speech, sentences lost, WER/CER beside the same
+    model offline, each the median of the runs with its spread (bench/captions.py)."""
+    _bench_tracks(
+        [(lang, audio, reference)],
+        speed,
+        offline,
+        runs,
+        _room(rt60, snr, drr, seed) if room else None,
+        events_dir,
+        overrides,
+        model,
+        config_path,
     )
 
-    config = _config(config_path, model)
-    ref_text, segments = _reference(Path(reference))
-    samples = decode_file(audio)
-    engine = load_engine(config, channels=1)
-    captioner = build_captioner(config, engine, lang, lang, speed)
-    collector = run_channels([(captioner, samples)], speed, jsonl)[0]
-    report: dict[str, Any] = {
-        "audio": audio,
-        "lang": lang,
-        "speed": speed,
-        "model": config.whisper.model,
-        "encoder_window": config.whisper.encoder_window,
+
+def _bench_tracks(
+    specs: list[tuple[str, str, Path]],
+    speed: float,
+    offline: bool,
+    runs: int,
+    room: Any,
+    events_dir: Path | None,
+    overrides: tuple[str, ...],
+    model: str | None,
+    config_path: Path | None,
+) -> None:
+    """Caption the tracks at once (each looped to the longest) and print the figures."""
+    from bench.suite import Track, channels_suite, load_reference, looped
+    from workers.captioner.audio import decode_file
+    from workers.captioner.factory import build_captioner, load_engine
+
+    config = _overrides(_config(config_path, model), overrides)
+    tracks = [
+        Track(lang, Path(path).stem, decode_file(path), load_reference(ref))
+        for lang, path, ref in specs
+    ]
+    tracks = looped(tracks)
+    engine = load_engine(config, channels=len(tracks))
+
+    def build(channel: str, lang: str) -> Any:
+        return build_captioner(config, engine, channel, lang, speed)
+
+    report = channels_suite(
+        tracks,
+        build,
+        engine,
+        room,
+        runs,
+        speed,
+        offline,
+        events_dir,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    report["settings"] = {
+        "whisper": config.whisper.model_dump(),
+        "captioner": config.captioner.model_dump(),
+        "overrides": list(overrides),
     }
-    report |= latency_report(collector.events, captioner.stats, speed, ref_text, lang)
-    if segments:
-        report |= sentence_latency(collector.events, segments, speed)
-    if offline:
-        report |= offline_error(engine, audio, lang, ref_text)
-    report["streaming_text"] = " ".join(e.text for e in collector.events if e.final)
-    dump(report)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 @bench.command("language")
 @click.argument("audio")
 @click.option(
     "--reference",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="The reference JSON of AUDIO (from `bench compose`): each part's language.",
+    help="The reference JSON of AUDIO (from `bench compose` or `bench sets`).",
 )
 @click.option(
     "--speed",
@@ -523,39 +622,63 @@ def bench_latency(
     show_default=True,
     help="Pace of each replay (0: as fast as possible).",
 )
+@click.option(
+    "--fixed/--no-fixed",
+    default=True,
+    show_default=True,
+    help="Also caption it live with each language fixed.",
+)
+@RUNS_OPTION
+@ROOM_FLAG
+@room_options
+@SET_OPTION
 @click.option("--model", default=None, help="Override whisper.model.")
 @CONFIG_OPTION
 def bench_language(
-    audio: str, reference: str, speed: float, model: str | None, config_path: Path | None
+    audio: str,
+    reference: Path,
+    speed: float,
+    fixed: bool,
+    runs: int,
+    room: bool,
+    rt60: float,
+    snr: float,
+    drr: float,
+    seed: int,
+    overrides: tuple[str, ...],
+    model: str | None,
+    config_path: Path | None,
 ) -> None:
-    """Caption AUDIO with the language detected per utterance, then with each fixed.
-
-    Prints the share of captions in the right language and each language's error
-    rate with `auto` beside the fixed-language captioner's.
-    """
+    """Caption AUDIO with the language detected per utterance (RUNS times), then with
+    each language fixed, clean and through the room; print the share of captions in
+    the right language and each language's error rate beside the same model offline."""
+    from bench.language import language_suite
+    from bench.suite import load_reference, provenance
     from workers.captioner.audio import decode_file
     from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.language_bench import run_language_bench
-    from workers.captioner.replay import dump, run_channels
+    from workers.captioner.replay import run_channels
 
-    config = _config(config_path, model)
-    _text, segments = _reference(Path(reference))
-    if not segments:
-        raise ConfigError(f"{reference}: no segments; compose AUDIO with `bench compose`")
+    config = _overrides(_config(config_path, model), overrides)
+    segments = load_reference(reference)["segments"]
     samples = decode_file(audio)
     engine = load_engine(config, channels=1)
-    rtf: dict[str, float] = {}
 
-    def caption(lang: str) -> list[CaptionEvent]:
+    def caption(heard: Any, lang: str) -> list[CaptionEvent]:
         captioner = build_captioner(config, engine, "floor", lang, speed)
-        events = run_channels([(captioner, samples)], speed, None)[0].events
-        rtf[lang] = round(captioner.stats.real_time_factor, 3)
-        return events
+        return run_channels([(captioner, heard)], speed, None)[0].events
 
-    report: dict[str, Any] = {"audio": audio, "speed": speed, "model": config.whisper.model}
-    report |= run_language_bench(caption, segments)
-    report["real_time_factor"] = rtf
-    dump(report)
+    report: dict[str, Any] = {**provenance(), "audio": audio, "speed": speed}
+    report |= language_suite(
+        samples,
+        segments,
+        caption,
+        engine,
+        _room(rt60, snr, drr, seed) if room else None,
+        runs,
+        fixed,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 @bench.command("compose")
@@ -573,15 +696,28 @@ def bench_language(
     type=click.FloatRange(min=0),
     default=1.5,
     show_default=True,
-    help="Seconds of silence between recordings.",
+    help="Seconds between recordings.",
 )
-def bench_compose(out: Path, parts: tuple[str, ...], gap: float) -> None:
+@click.option("--room", is_flag=True, help="Also write OUT_room.wav: the same through a room.")
+@room_options
+def bench_compose(
+    out: Path,
+    parts: tuple[str, ...],
+    gap: float,
+    room: bool,
+    rt60: float,
+    snr: float,
+    drr: float,
+    seed: int,
+) -> None:
     """Join recordings with known gaps into OUT (.wav) and its reference (.json).
 
     The reference is what `bench latency --reference` and the shared
-    score_captions.py read: each recording's text, language and speech times.
+    score_captions.py read: each recording's text, language and speech times. With
+    --room, OUT_room.wav is the same file as a venue microphone hears it:
+    reverberation, steady noise at --snr, no digital silence anywhere (seeded).
     """
-    from workers.captioner.compose import Part, compose
+    from bench.compose import Part, compose
 
     items = []
     for item in parts:
@@ -592,8 +728,35 @@ def bench_compose(out: Path, parts: tuple[str, ...], gap: float) -> None:
             items.append(Part(lang, audio, Path(text).read_text(encoding="utf-8").strip()))
         except OSError as exc:
             raise ConfigError(f"--part {item!r}: cannot read {text}: {exc.strerror}") from None
-    reference = compose(items, out.with_suffix(".wav"), gap)
+    chosen = _room(rt60, snr, drr, seed) if room else None
+    reference = compose(items, out.with_suffix(".wav"), gap, chosen)
     click.echo(json.dumps(reference, ensure_ascii=False, indent=1))
+
+
+@bench.command("sets")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The shared test data (default: $COMPANION_TEST_DATA or ../shared/data).",
+)
+@room_options
+def bench_sets(
+    out_dir: Path, data: Path | None, rt60: float, snr: float, drr: float, seed: int
+) -> None:
+    """Build the tuning and test sets (bench/sets.py) into OUT_DIR, clean and through the room."""
+    import os
+
+    from bench.sets import SETS, build_set
+
+    root = data or Path(os.environ.get("COMPANION_TEST_DATA") or "../shared/data")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    room = _room(rt60, snr, drr, seed)
+    for s in SETS:
+        path = build_set(s, root, out_dir, room)
+        kind = "tuning" if s.tuning else "test"
+        click.echo(f"{s.name} ({kind}): {path}, {path.with_suffix('.json')}", err=True)
 
 
 @bench.command("channels")
@@ -603,75 +766,57 @@ def bench_compose(out: Path, parts: tuple[str, ...], gap: float) -> None:
     multiple=True,
     required=True,
     metavar="LANG=FILE",
-    help="A channel to caption, e.g. en=talk.wav (repeat for more channels).",
-)
-@click.option(
-    "--loops",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Play each recording this many times back to back.",
+    help="A channel to caption, e.g. en=talk.wav, with its reference in talk.json "
+    "(repeat for more channels).",
 )
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option(
+    "--offline/--no-offline",
+    default=True,
+    show_default=True,
+    help="Also score the same model on each whole file (beam 5, VAD).",
+)
+@RUNS_OPTION
+@ROOM_FLAG
+@room_options
+@EVENTS_OPTION
+@SET_OPTION
 @click.option("--model", default=None, help="Override whisper.model.")
 @CONFIG_OPTION
 def bench_channels(
-    audios: tuple[str, ...], loops: int, speed: float, model: str | None, config_path: Path | None
+    audios: tuple[str, ...],
+    speed: float,
+    offline: bool,
+    runs: int,
+    room: bool,
+    rt60: float,
+    snr: float,
+    drr: float,
+    seed: int,
+    events_dir: Path | None,
+    overrides: tuple[str, ...],
+    model: str | None,
+    config_path: Path | None,
 ) -> None:
-    """Caption several channels at once; print whether each keeps up with live."""
-    import numpy as np
-
-    from companion.metrics import final_word_latencies, percentile
-    from workers.captioner.audio import SAMPLE_RATE, decode_file
-    from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.replay import dump, run_channels
-
-    config = _config(config_path, model)
+    """Caption several channels at once, each looped to last as long as the longest;
+    print each one's figures as `bench latency` does (clean and room, RUNS times)."""
     specs = []
     for item in audios:
         lang, sep, path = item.partition("=")
         if not sep or not path:
             raise ConfigError(f"--audio takes LANG=FILE, got {item!r}")
-        specs.append((lang, path))
-    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
-    tracks = [np.concatenate([np.concatenate([decode_file(p), gap])] * loops) for _, p in specs]
-    engine = load_engine(config, channels=len(specs))
-    jobs = [
-        (build_captioner(config, engine, f"{lang}{i}", lang, speed), audio)
-        for i, ((lang, _), audio) in enumerate(zip(specs, tracks, strict=True))
-    ]
-    collectors = run_channels(jobs, speed)
-    report: dict[str, Any] = {"speed": speed, "loops": loops, "channels": []}
-    for (captioner, audio), col, (lang, path) in zip(jobs, collectors, specs, strict=True):
-        lat = final_word_latencies(col.events, speed)
-        third = max(1, len(lat) // 3)
-        by_minute: dict[int, list[float]] = {}
-        for event in col.events:
-            if event.final:
-                for w in event.words:
-                    by_minute.setdefault(int(w.end // 60), []).append(
-                        event.emitted - w.end / (speed or 1.0)
-                    )
-        report["channels"].append(
-            {
-                "lang": lang,
-                "audio": path,
-                "audio_seconds": round(len(audio) / SAMPLE_RATE, 1),
-                "final_word_latency_p50": percentile(lat, 0.5),
-                "final_word_latency_p95": percentile(lat, 0.95),
-                "first_third_latency_p50": percentile(lat[:third], 0.5),
-                "last_third_latency_p50": percentile(lat[-third:], 0.5),
-                "latency_p50_by_minute": [percentile(v, 0.5) for _, v in sorted(by_minute.items())],
-                "latency_p95_by_minute": [
-                    percentile(v, 0.95) for _, v in sorted(by_minute.items())
-                ],
-                "real_time_factor": round(captioner.stats.real_time_factor, 3),
-                "max_backlog_seconds": round(captioner.stats.max_backlog_seconds, 2),
-                "decodes": captioner.stats.decodes,
-                "finals": captioner.stats.finals,
-            }
-        )
-    dump(report)
+        specs.append((lang, path, Path(path).with_suffix(".json")))
+    _bench_tracks(
+        specs,
+        speed,
+        offline,
+        runs,
+        _room(rt60, snr, drr, seed) if room else None,
+        events_dir,
+        overrides,
+        model,
+        config_path,
+    )
 
 
 @bench.command("fanout")

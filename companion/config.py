@@ -94,7 +94,7 @@ class WhisperSettings(_Strict):
     )
     beam_size: int = Field(1, ge=1, le=10, description="Beam size of partial decodes.")
     final_beam_size: int = Field(
-        1, ge=1, le=10, description="Beam size of the decode that closes an utterance."
+        5, ge=1, le=10, description="Beam size of the decode that closes an utterance."
     )
     encoder_window: Literal["trimmed", "full"] = Field(
         "trimmed",
@@ -122,43 +122,37 @@ class CaptionerSettings(_Strict):
         description="Partial decodes are spaced at least this many times their own cost.",
     )
     end_silence: float = Field(
-        0.45, gt=0, le=5, description="Silence that ends an utterance, seconds."
+        0.6, gt=0, le=5, description="Silence that ends an utterance (its final is shown), seconds."
+    )
+    final_after: float = Field(
+        0.25,
+        gt=0,
+        le=5,
+        description="Silence after which the utterance's final decode starts (kept if the "
+        "silence reaches end_silence, shown as a partial if speech resumes), seconds.",
+    )
+    end_pad: float = Field(
+        0.25,
+        ge=0,
+        le=5,
+        description="Audio after the last speech frame included in the final decode, seconds "
+        "(at most final_after).",
     )
     max_utterance: float = Field(
-        12.0, ge=2, le=28, description="Longest audio window decoded at once, seconds."
+        12.0,
+        ge=2,
+        le=28,
+        description="Longest audio window decoded at once, seconds; a longer utterance is "
+        "cut at its longest pause.",
     )
     min_speech: float = Field(
         0.25, ge=0, le=5, description="Speech shorter than this is ignored, seconds."
     )
     speech_pad: float = Field(
-        0.4, ge=0, le=2, description="Audio kept before speech onset and after its end, seconds."
+        0.3, ge=0, le=2, description="Audio kept before speech onset, seconds."
     )
     vad_threshold: float = Field(
         0.5, gt=0, lt=1, description="Silero VAD probability above which a frame is speech."
-    )
-    confirm_words: bool = Field(
-        True,
-        description="Make words final while the utterance goes on once two successive "
-        "decodes agree on them (LocalAgreement-2).",
-    )
-    edge_holdback: float = Field(
-        0.6,
-        ge=0,
-        le=5,
-        description="Words ending this close to the live edge are never made final early, s.",
-    )
-    min_commit_window: float = Field(
-        2.0,
-        ge=0,
-        le=30,
-        description="Words are made final early only once an utterance is this long, s.",
-    )
-    prefix_seconds: float = Field(
-        2.0,
-        ge=0,
-        le=30,
-        description="Seconds of final words forced as the decoder's prefix; earlier ones "
-        "become its text prompt and their audio is dropped.",
     )
     context_tokens: int = Field(
         48, ge=0, le=200, description="Tokens of earlier captions given to Whisper as context."
@@ -178,6 +172,16 @@ class CaptionerSettings(_Strict):
     glossary: str = Field(
         "glossary.csv", description="Glossary CSV (ko,en,note), relative to the config file."
     )
+
+    @model_validator(mode="after")
+    def _pause_order(self) -> CaptionerSettings:
+        if not self.end_pad <= self.final_after <= self.end_silence:
+            raise ValueError(
+                f"end_pad ({self.end_pad}) <= final_after ({self.final_after}) <= "
+                f"end_silence ({self.end_silence}) must hold: the final decode starts in the "
+                "pause, on audio already heard"
+            )
+        return self
 
 
 class ChannelYouTube(_Strict):
@@ -296,7 +300,7 @@ class FloorConfig(_Strict):
     )
     captioner: dict[str, float | int | bool | str] = Field(
         default_factory=dict,
-        description="Captioner settings for the floor only, e.g. { edge_holdback = 1.0 } "
+        description="Captioner settings for the floor only, e.g. { end_silence = 0.8 } "
         "(checked like [captioner]).",
     )
 
@@ -349,7 +353,7 @@ class ChannelConfig(_Strict):
     captioner: dict[str, float | int | bool | str] = Field(
         default_factory=dict,
         description="Captioner settings for this channel only, e.g. "
-        "{ edge_holdback = 1.0 } (checked like [captioner]).",
+        "{ end_silence = 0.8 } (checked like [captioner]).",
     )
     youtube: ChannelYouTube = Field(
         default_factory=lambda: ChannelYouTube(), description="The channel's YouTube broadcast."
@@ -544,6 +548,25 @@ def parse_config(
         return EventConfig.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, name) from None
+
+
+def parse_override(config: EventConfig, item: str) -> EventConfig:
+    """``config`` with one ``whisper.KEY=VALUE`` or ``captioner.KEY=VALUE`` applied
+    (the value read as a TOML value, else as a string): benchmark experiments."""
+    key, sep, raw = item.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not (sep and dot and name) or section not in ("whisper", "captioner"):
+        raise ConfigError(f"--set takes whisper.KEY=VALUE or captioner.KEY=VALUE, got {item!r}")
+    try:
+        value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    current = getattr(config, section)
+    try:
+        updated = current.model_validate({**current.model_dump(), name: value})
+    except ValidationError as exc:
+        raise _explain(exc, f"--set {item}") from None
+    return config.model_copy(update={section: updated})
 
 
 def load_config(

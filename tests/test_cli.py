@@ -114,3 +114,56 @@ def test_readme_names_every_command(path: tuple[str, ...]) -> None:
     if isinstance(group, click.Group) and len(path) == 1:
         return  # groups are documented through their commands
     assert "companion " + " ".join(path) in readme, path
+
+
+@pytest.mark.model
+def test_replay_writes_its_json_lines_file_even_when_nothing_is_said(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "events.jsonl"
+    code, _, err = run(
+        ["replay", data("room_tone.wav"), "--lang", "en", "--speed", "0", "--jsonl", str(out)], env
+    )
+    assert code == 0, err
+    assert out.is_file() and out.read_text() == ""
+
+
+@pytest.mark.model
+def test_bench_latency_live_at_real_time_close_to_offline_clean_and_room(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The benchmark end to end at --speed 1 (not 0): a composed set, clean and through
+    the room, scored against the same model offline on the same audio."""
+    texts = {"jfk.flac": JFK_TEXT, "en_quilter.wav": QUILTER_TEXT}
+    parts = []
+    for name, text in texts.items():
+        (tmp_path / f"{name}.txt").write_text(text)
+        parts += ["--part", f"en:{data(name)}:{tmp_path / f'{name}.txt'}"]
+    wav = tmp_path / "set.wav"
+    code, _, err = run(["bench", "compose", str(wav), *parts, "--room", "--gap", "1.0"], env)
+    assert code == 0, err
+    assert (tmp_path / "set_room.wav").is_file()
+    reference = json.loads((tmp_path / "set.json").read_text())
+    assert reference["runs"] and all("speech_end" in s for s in reference["segments"])
+    events = tmp_path / "events"
+    args = ["bench", "latency", str(wav), "--lang", "en", "--reference", str(tmp_path / "set.json")]
+    code, out, err = run([*args, "--runs", "1", "--speed", "1", "--events", str(events)], env)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["commit"] and report["date"] and report["room"].startswith("RT60 0.5 s")
+    for condition in ("clean", "room"):
+        (track,) = report[condition]
+        live, offline = track["live"], track["offline"]
+        assert live["sentences_lost"] == 0, track
+        assert live["wer"] <= offline["wer"] + 5.0, track
+        assert 0 < live["caption_latency_p50"] < 3.0, track
+        assert (events / f"{condition}-set-1.jsonl").is_file()
+
+
+JFK_TEXT = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+QUILTER_TEXT = (
+    "Mr. Quilter is the apostle of the middle classes, and we are glad to welcome his gospel."
+)

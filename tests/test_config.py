@@ -109,13 +109,13 @@ def test_policy_defaults_match_the_documented_settings() -> None:
 
 
 def test_channel_overrides_are_checked_and_applied() -> None:
-    text = MINIMAL + "captioner = { edge_holdback = 1.0 }\n"
+    text = MINIMAL + "captioner = { end_silence = 1.0 }\n"
     config = parse_config(text, env={})
-    assert config.captioner_for("en").edge_holdback == 1.0
-    assert config.captioner_for("xx", "en").edge_holdback == 1.0
-    assert config.captioner_for("xx", "ko").edge_holdback == config.captioner.edge_holdback
-    with pytest.raises(ConfigError, match=r"channels\[0\]\.captioner\.edge_holdbak: unknown key"):
-        parse_config(MINIMAL + "captioner = { edge_holdbak = 1.0 }\n", env={})
+    assert config.captioner_for("en").end_silence == 1.0
+    assert config.captioner_for("xx", "en").end_silence == 1.0
+    assert config.captioner_for("xx", "ko").end_silence == config.captioner.end_silence
+    with pytest.raises(ConfigError, match=r"channels\[0\]\.captioner\.end_silense: unknown key"):
+        parse_config(MINIMAL + "captioner = { end_silense = 1.0 }\n", env={})
 
 
 def test_youtube_settings_default_and_per_channel() -> None:

@@ -1,9 +1,9 @@
-"""Whisper echoing its prompt: the policy drops new words that repeat final text."""
+"""Whisper echoing its prompt: a final decode that opens with the end of the last finals."""
 
 from __future__ import annotations
 
 from companion.captions import Word
-from workers.captioner.policy import echo_start
+from workers.captioner.policy import echo_length
 
 
 def words(text: str, start: float = 0.0) -> list[Word]:
@@ -15,27 +15,22 @@ def words(text: str, start: float = 0.0) -> list[Word]:
 FINAL = words("And so my fellow Americans ask not what your country can do for you")
 
 
-def test_whole_sentence_said_again_is_an_echo() -> None:
-    assert echo_start(words("what your country can do for you."), FINAL) == 0
-
-
-def test_echo_after_new_words_is_cut_there() -> None:
-    new = words("we are glad and so my fellow Americans ask")
-    assert echo_start(new, FINAL) == 3
+def test_the_end_of_the_prompt_said_again_at_the_start_is_an_echo() -> None:
+    assert echo_length(words("what your country can do for you. Ask what you can"), FINAL) == 7
+    assert echo_length(words("can do for you."), FINAL) == 4
+    assert echo_length(words("for you."), FINAL) == 2  # the whole decode is the echo
 
 
 def test_new_words_are_not_an_echo() -> None:
-    assert echo_start(words("ask what you can do for your country"), FINAL) is None
-    assert echo_start(words("country"), FINAL) is None  # a single word may well repeat
-    assert echo_start(words("what your"), []) is None
+    assert echo_length(words("ask what you can do for your country"), FINAL) == 0
+    assert echo_length(words("country"), FINAL) == 0  # a single word may well repeat
+    assert echo_length(words("for you and me"), FINAL) == 0  # two words, then new ones
+    assert echo_length(words("what your"), []) == 0
 
 
-def test_short_repeat_inside_new_speech_is_kept() -> None:
-    # four repeated words inside a longer new hypothesis are speech, not an echo
-    new = words("they said what your country can mean to them today")
-    assert echo_start(new, FINAL) is None
-
-
-def test_echo_of_a_short_prefix_is_cut_after_the_new_word() -> None:
-    before = words("and so my fellow")
-    assert echo_start(words("Americans, and so my fellow Americans,"), before) == 1
+def test_a_phrase_said_again_later_is_speech() -> None:
+    # repeats inside the earlier finals, or after new words, are not the prompt's end
+    assert echo_length(words("my fellow Americans ask not"), FINAL) == 0
+    said = words("it was natural that the forms of printed letters should follow")
+    before = words("the forms of printed letters should be beautiful and reasonable")
+    assert echo_length(said, before) == 0

@@ -71,6 +71,17 @@ def test_two_repeats_are_speech() -> None:
     assert kept("no no I said so") == "no no I said so"
 
 
+def test_a_whole_phrase_said_twice_is_a_loop() -> None:
+    text = (
+        "At year end, we counted 627,000 subscribers. At year end, we counted 627,000 subscribers."
+    )
+    assert kept(text) == "At year end, we counted 627,000 subscribers."
+    assert kept("it was the best of times, it was the worst of times") == (
+        "it was the best of times, it was the worst of times"
+    )
+    assert kept("we will fight, we will fight on") == "we will fight, we will fight on"
+
+
 def test_a_one_word_loop() -> None:
     result = clean(words("the the the the the end"), "en", STRONG)
     assert result.keep == (0, 5)

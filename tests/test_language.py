@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.language import file_finals, score_languages, segment_of
 from companion.captions import CaptionEvent, Word
-from workers.captioner.language_bench import file_finals, score_languages, segment_of
 from workers.captioner.worker import UtteranceLanguage
 
 SEGMENTS = [

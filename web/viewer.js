@@ -351,9 +351,33 @@ function clearTranscript() {
   showMatches();
 }
 
+// One line per utterance: a long utterance's final comes in parts (cut at its pauses,
+// each `end_of_utterance: false` but the last); a part joins the line it continues.
+function continueLine(message) {
+  if (message.utterance === undefined || !bySeq.size) return false;
+  const last = Math.max(...bySeq.keys());
+  const li = bySeq.get(last);
+  if (last > message.seq || li !== list.lastElementChild) return false;
+  if (li.dataset.open !== "1" || li.dataset.utterance !== String(message.utterance)) return false;
+  const span = li.querySelector(".text");
+  span.textContent = `${span.textContent} ${message.text}`;
+  li.dataset.open = message.end_of_utterance ? "0" : "1";
+  bySeq.set(message.seq, li);
+  filter(li);
+  return true;
+}
+
 function addToTranscript(message) {
   if (bySeq.has(message.seq)) return;
+  const stuck = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
+  if (continueLine(message)) {
+    showMatches();
+    if (stuck) list.scrollTop = list.scrollHeight;
+    return;
+  }
   const li = document.createElement("li");
+  if (message.utterance !== undefined) li.dataset.utterance = String(message.utterance);
+  li.dataset.open = message.end_of_utterance === false ? "1" : "0";
   li.dataset.seq = message.seq;
   li.dataset.lang = message.lang || "";
   li.dataset.at = message.at ? String(message.at) : "";
@@ -375,7 +399,7 @@ function addToTranscript(message) {
   bySeq.set(message.seq, li);
   while (bySeq.size > KEPT_TRANSCRIPT) {
     const first = list.querySelector("li[data-seq]");
-    bySeq.delete(Number(first.dataset.seq));
+    for (const [seq, item] of bySeq) if (item === first) bySeq.delete(seq);
     first.remove();
   }
   filter(li);

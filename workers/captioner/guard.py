@@ -7,11 +7,14 @@ can loop until the window ends. Each rule below removes one known failure, in or
 (a) Silence. Whisper's own rule (`no_speech_threshold` 0.6 with `log_prob_threshold`
     -1.0 in its transcribe loop): when the decoder thinks there is no speech and is
     also unsure of its words, the words are made up. Everything goes.
-(b) Loops. An n-gram of 1 to 8 words, compared without case and punctuation, said 3
-    or more times in a row is a decoder loop: the first occurrence stays, the repeats
-    go, and so does a partial repeat that ends the words (a loop cut off by the end of
-    the window). Words after the loop stay. Real speech rarely says the same phrase
-    three times running, and when it does, one copy still carries the meaning.
+(b) Loops. An n-gram of 1 to 3 words, compared without case and punctuation, said 3
+    or more times in a row is a decoder loop, and so is a phrase of 4 to 30 words said
+    twice in a row ("At year end, we counted 627,000 subscribers. At year end, we
+    counted 627,000 subscribers.", from one decode of one utterance that says it
+    once): the first occurrence stays, the repeats go, and so does a partial repeat
+    that ends the words (a loop cut off by the end of the window). Words after the
+    loop stay. Real speech rarely says the same phrase three times running, or a
+    whole phrase twice, and when it does, one copy still carries the meaning.
 (c) Stock phrases, sentence by sentence, compared after NFKC, lower-casing and removal
     of spaces and punctuation. `ALWAYS_*` phrases come from the end of YouTube videos
     and broadcast news ("thanks for watching", "MBC 뉴스 ○○○입니다") and are never
@@ -40,8 +43,9 @@ from dataclasses import dataclass
 
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
-MAX_LOOP_NGRAM = 8
 MIN_LOOP_REPEATS = 3
+PHRASE_WORDS = 4  # a run this long said twice in a row is already a loop
+MAX_PHRASE_NGRAM = 30
 WEAK_SPEECH_SECONDS = 0.8
 WEAK_NO_SPEECH_PROB = 0.3
 WEAK_AVG_LOGPROB = -0.8
@@ -129,14 +133,15 @@ def _drop_loops_once(words: Sequence[str], kept: list[int]) -> tuple[list[int], 
     i = 0
     while i < len(keys):
         best: tuple[int, int, int] | None = None  # (words covered, n, repeats)
-        for n in range(1, MAX_LOOP_NGRAM + 1):
-            if i + n * MIN_LOOP_REPEATS > len(keys):
+        for n in range(1, MAX_PHRASE_NGRAM + 1):
+            needed = MIN_LOOP_REPEATS if n < PHRASE_WORDS else 2
+            if i + n * needed > len(keys):
                 break
             unit = keys[i : i + n]
             reps = 1
             while keys[i + reps * n : i + (reps + 1) * n] == unit:
                 reps += 1
-            if reps < MIN_LOOP_REPEATS:
+            if reps < needed:
                 continue
             end = i + reps * n
             if keys[end:] == unit[: len(keys) - end]:

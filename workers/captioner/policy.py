@@ -6,34 +6,48 @@ it what to decode (``poll``), hands back what the decoder heard (``on_result``) 
 collects the caption drafts it produces (``take_drafts``). All times are seconds of
 audio; "now" is the live edge, the end of the audio received so far.
 
-Why this design (measured on a 2-core machine with the Whisper base model, see
-``companion bench latency``):
+Two passes, as in the two-pass recognisers of the literature (a fast first pass for
+what is shown while someone speaks, a better second pass for what is kept):
 
-* Voice activity decides everything. Silence costs a VAD frame and nothing more,
-  and an utterance ends after ``end_silence`` of silence.
-* While someone speaks, the utterance so far is decoded every ``partial_interval``
-  seconds of audio, but never more often than ``load_factor`` times the cost of the
-  last decodes: the cadence of partials adapts to load, so two channels sharing two
-  cores slow their partials down instead of falling behind.
-* Words become final early by LocalAgreement-2: a word that two successive decodes
-  agree on (and that is not at the ragged edge of the audio) is final; the last
-  ``prefix_seconds`` of final words are then forced as the decoder's prefix and the
-  earlier ones given as its prompt, so they never change again. The rest of the
-  utterance is final when the utterance ends. A LocalAgreement implementation that
-  re-decodes a sliding window fell seconds behind here; tying agreement to
-  VAD-bounded utterances keeps every decode short.
-* Finals never wait behind a queue of partials: at most the one decode in flight.
-  When that decode already covered the whole utterance (it started after the
-  speech ended), its result is the final and no second decode is spent.
-* Latency stays flat: the audio window is one utterance, at most ``max_utterance``
-  seconds (past that, the words ending before the ragged edge are made final and a
-  fresh window starts after them), and the context handed to
-  Whisper is bounded by the worker.
+* **Partials** while someone speaks: the utterance so far, decoded greedily every
+  ``partial_interval`` seconds of audio, but never more often than ``load_factor``
+  times the cost of the last decodes (two channels sharing two cores slow their
+  partials down instead of falling behind). They are shown and replaced; they never
+  become final, and no decode is started on silence.
+* **One final per utterance**: when the speech has paused for ``final_after``
+  seconds, the whole utterance (``[start, last speech + end_pad]``) is decoded once
+  more with the final beam and word times. If the pause lasts ``end_silence``, that
+  decode is the utterance's final caption (emitted as soon as both have happened);
+  if speech resumes first, it is shown as a partial and the utterance goes on.
+  Starting the final decode before the end is certain hides most of its cost.
+
+Why not LocalAgreement (words made final mid-utterance once two decodes agree)? It
+was this module's design until measured on speech nobody had tuned for: which words
+became final depended on when decodes happened to finish (the same recording gave
+WER 5.9 % and 7.7 % on two runs), rare words were committed half-heard and never
+revisited, and finals came out in one- and two-word fragments. Here every decision is
+taken on voice-activity frames at fixed audio times: an utterance ends, a final
+decode starts and an over-long utterance is cut where the *audio* says so, and the
+final decode's window and context depend only on the audio and on the finals before
+it. So the finals are the same on every run, whatever the machine's load; load
+moves only their timing and the partials.
+
+* **Over-long utterances** are cut at ``max_utterance``: at the longest pause (VAD
+  frames below the threshold) in the second half of the window, or the least
+  speech-like frame when there is none. The part before the cut gets its final; the
+  rest goes on as the same utterance. The window decoded is never longer than
+  ``max_utterance``, so the cost of a decode is bounded.
+* **No audio twice**: an utterance's window starts ``speech_pad`` before its onset,
+  but never before the end of the previous final's window, so a phrase at the seam
+  cannot be written twice.
+* **Nothing dropped**: ``flush`` (the source ended) closes the utterance still open
+  with a final decode like any other.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,46 +64,34 @@ class PolicySettings:
 
     partial_interval: float = 0.5
     load_factor: float = 1.5
-    end_silence: float = 0.45
+    end_silence: float = 0.6
+    final_after: float = 0.25
+    end_pad: float = 0.25
     max_utterance: float = 12.0
     min_speech: float = 0.25
-    speech_pad: float = 0.4
+    speech_pad: float = 0.3
     vad_threshold: float = 0.5
-    confirm_words: bool = True
-    edge_holdback: float = 0.6
-    min_commit_window: float = 2.0
-    prefix_seconds: float = 2.0
-    reuse_covering_partial: bool = True
     partial_min_logprob: float = -1.0
 
 
 @dataclass(frozen=True)
 class DecodeRequest:
-    """Decode audio ``[start, end)`` with ``prefix`` forced; ``final`` closes the utterance.
+    """Decode audio ``[start, end)``; ``final`` asks for the final beam and word times.
 
-    The words of the utterance already final are split by ``prefix_seconds``: the
-    last seconds of them are forced as ``prefix`` over their own audio (Whisper hears
-    how the phrase goes on), the earlier ones are given as ``context`` (its text
-    prompt) and their audio is left out. CTranslate2 runs a forced prefix one token
-    at a time but a prompt in one pass, so this bounds the cost of a decode however
-    long the utterance. The decoder returns only the words after the prefix.
-    (Forcing earlier utterances' words as a prefix over their audio was tried and
-    made Whisper start over after a full stop.)
+    ``word_times`` is false for partials: their words are replaced before anyone needs
+    their times.
     """
 
     utterance: int
     start: float
     end: float
-    prefix: tuple[Word, ...]
     final: bool
-    cut: bool = False
-    context: tuple[Word, ...] = ()
     word_times: bool = True
 
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """What the decoder heard in a request's window: the words after the prefix."""
+    """What the decoder heard in a request's window."""
 
     words: tuple[Word, ...]
     evidence: Evidence
@@ -114,65 +116,80 @@ class Draft:
 
 
 def norm_word(text: str) -> str:
-    """A word compared for agreement: NFKC, case-folded, without punctuation."""
+    """A word compared for echoes: NFKC, case-folded, without punctuation."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return "".join(c for c in text if c.isalnum())
 
 
-def agreed_prefix(previous: Sequence[Word], current: Sequence[Word]) -> int:
-    """How many leading words two successive hypotheses share (LocalAgreement-2)."""
-    n = 0
-    for a, b in zip(previous, current, strict=False):
-        if norm_word(a.text) != norm_word(b.text) or not norm_word(b.text):
-            break
-        n += 1
-    return n
+ECHO_WORDS = 3  # the least run, at the start of a decode, that repeats the prompt's end
+ECHO_HORIZON = 40  # how many final words back are kept to look for echoes
 
 
-ECHO_WORDS = 5  # a run this long that repeats final text is Whisper echoing its prompt
-ECHO_HORIZON = 40  # how many final words back an echo is looked for
+def echo_length(words: Sequence[Word], before: Sequence[Word]) -> int:
+    """How many leading ``words`` are Whisper echoing its prompt (0: none).
 
-
-def echo_start(words: Sequence[Word], before: Sequence[Word]) -> int | None:
-    """Where ``words`` start repeating a run of the words ``before`` them, if they do.
-
-    Given its earlier words as prompt or prefix, Whisper sometimes says them again
-    ("… your country. Ask what you can do for your country"). A run of
-    ``ECHO_WORDS`` words found verbatim in the last ``ECHO_HORIZON`` final words
-    (or all of them, when there are only three or four) counts as an echo; so does
-    a shorter whole hypothesis (two words or more) that repeats the very last final
-    words. A short phrase said again after other words
-    ("… can do for you, ask what you can do for your country") is speech, not echo.
+    Given the earlier finals as its prompt, Whisper sometimes starts by saying their
+    last words again ("… your country. Ask what you can do for your country"). An
+    echo is a run at the very start of the words that repeats the very end of the
+    words ``before`` them: ``ECHO_WORDS`` words or more, or all of the words when
+    there are two or more. A phrase said again later in an utterance ("the forms of
+    printed letters should be beautiful … that the forms of printed letters should
+    follow") is speech: each utterance is decoded from its own audio, which no other
+    final covers, so nothing else can be an echo.
     """
     new = [norm_word(w.text) for w in words]
     old = [norm_word(w.text) for w in before[-ECHO_HORIZON:]]
-    if len(new) < 2 or not old:
-        return None
+    longest = 0
+    for k in range(1, min(len(new), len(old)) + 1):
+        if new[:k] == old[-k:] and all(new[:k]):
+            longest = k
+    if longest >= ECHO_WORDS or (longest == len(new) >= 2):
+        return longest
+    return 0
 
-    def occurs(run: list[str]) -> bool:
-        n = len(run)
-        return any(old[i : i + n] == run for i in range(len(old) - n + 1))
 
-    if len(new) < ECHO_WORDS and all(new) and old[-len(new) :] == new:
-        return 0
-    run = max(3, min(ECHO_WORDS, len(old)))
-    for i in range(len(new) - run + 1):
-        if occurs(new[i : i + run]):
-            return i
-    return None
+def cut_point(frames: Sequence[tuple[float, float]], threshold: float) -> float:
+    """Where to cut an over-long utterance, given ``(frame end, speech probability)``.
+
+    The middle of the longest run of frames below ``threshold`` (a pause between
+    words); without one, the end of the least speech-like frame. The earliest wins
+    a tie, so the choice depends on the frames alone.
+    """
+    best: tuple[int, float] | None = None  # (frames in the run, cut time)
+    run: list[float] = []
+    for end, p in [*frames, (float("inf"), 1.0)]:
+        if p < threshold:
+            run.append(end)
+            continue
+        if run and (best is None or len(run) > best[0]):
+            best = (len(run), (run[0] - FRAME + run[-1]) / 2)
+        run = []
+    if best is not None:
+        return best[1]
+    return min(frames, key=lambda f: f[1])[0]
+
+
+@dataclass
+class _Final:
+    """A final decode of ``[start, end)``: asked for, running, or done (``result``)."""
+
+    utterance: int
+    start: float
+    end: float
+    end_of_utterance: bool
+    request: DecodeRequest | None = None
+    result: Hypothesis | None = None
+    shown: bool = False  # a partial of it may be on screen, to be cleared if it is empty
 
 
 @dataclass
 class _Utterance:
     number: int
-    start: float
-    onset: float = 0.0
-    committed: list[Word] = field(default_factory=list)
-    last_tail: tuple[Word, ...] = ()
-    last_window_end: float = 0.0
-    last_timed: bool = False
+    start: float  # where its window starts (after a cut: the cut)
     last_decode_at: float = float("-inf")
     shown_partial: bool = False
+    candidate: _Final | None = None  # the final decode started in a pause
+    frames: deque[tuple[float, float]] = field(default_factory=deque)
 
 
 class StreamingPolicy:
@@ -180,6 +197,8 @@ class StreamingPolicy:
 
     def __init__(self, settings: PolicySettings | None = None, lang: str = "") -> None:
         self.settings = settings or PolicySettings()
+        if self.settings.end_pad > self.settings.final_after + 1e-9:
+            raise ValueError("end_pad must not exceed final_after (the audio is not there yet)")
         self.lang = lang
         self.now = 0.0
         self._in_speech = False
@@ -187,6 +206,9 @@ class StreamingPolicy:
         self._last_speech_end = float("-inf")
         self._utterance: _Utterance | None = None
         self._next_number = 1
+        self._floor = 0.0  # no window starts before this: the last final's end
+        self._finals: deque[_Final] = deque()  # confirmed, in order
+        self._recent: list[Word] = []  # the last final words, for echoes
         self._drafts: list[Draft] = []
         self._cost = 0.0
         self._pending: DecodeRequest | None = None
@@ -200,21 +222,69 @@ class StreamingPolicy:
             frame_start = self.now
             self.now += FRAME
             speech = p >= s.vad_threshold or (self._in_speech and p >= off)
+            self._in_speech = speech
+            u = self._utterance
             if speech:
                 self._speech_run += FRAME
                 self._last_speech_end = self.now
-                if self._utterance is None and self._speech_run >= s.min_speech:
+                if u is None and self._speech_run >= s.min_speech:
                     onset = frame_start - self._speech_run + FRAME
-                    start = max(0.0, onset - s.speech_pad)
-                    self._utterance = _Utterance(self._next_number, start, onset=start)
-                    self._next_number += 1
+                    u = self._open(max(self._floor, onset - s.speech_pad, 0.0))
+                elif u is not None and u.candidate is not None:
+                    done, u.candidate = u.candidate.result, None  # not the end: go on
+                    if done is not None:
+                        self._show(u, done)
             else:
                 self._speech_run = 0.0
-            self._in_speech = speech
+            if u is None:
+                continue
+            u.frames.append((self.now, p))
+            silence = self.now - self._last_speech_end
+            end = self._last_speech_end + s.end_pad
+            if u.candidate is None and silence >= s.final_after - 1e-9 and end > u.start + FRAME:
+                u.candidate = _Final(u.number, u.start, end, end_of_utterance=True)
+            if silence >= s.end_silence - 1e-9:
+                self._confirm(u, end_of_utterance=True)
+            elif self.now - u.start >= s.max_utterance - 1e-9:
+                self._cut(u)
+        self._drain()
 
     def advance(self, seconds: float) -> None:
         """Move the live edge without VAD frames (only tests need this)."""
         self.now += seconds
+
+    def _open(self, start: float) -> _Utterance:
+        self._utterance = _Utterance(self._next_number, start)
+        self._next_number += 1
+        return self._utterance
+
+    def _confirm(self, u: _Utterance, end_of_utterance: bool) -> None:
+        """The pause held: the candidate is the utterance's final."""
+        final = u.candidate
+        if final is None:  # no speech since a cut: nothing to decode, only to close
+            self._emit(u.number, (), False, True, None)
+            self._utterance = None
+            return
+        final.end_of_utterance = end_of_utterance
+        final.shown = u.shown_partial
+        self._finals.append(final)
+        self._floor = final.end
+        if end_of_utterance:
+            self._utterance = None
+        else:
+            u.start, u.candidate, u.shown_partial = final.end, None, False
+            while u.frames and u.frames[0][0] <= u.start:
+                u.frames.popleft()
+
+    def _cut(self, u: _Utterance) -> None:
+        """An utterance reached ``max_utterance``: the part before a pause is final."""
+        s = self.settings
+        if u.candidate is None:
+            lo, hi = u.start + s.max_utterance / 2, self.now - 0.5
+            frames = [f for f in u.frames if lo <= f[0] <= hi] or list(u.frames)
+            at = max(u.start + FRAME, cut_point(frames, s.vad_threshold))
+            u.candidate = _Final(u.number, u.start, at, end_of_utterance=False)
+        self._confirm(u, end_of_utterance=False)
 
     # ---------------------------------------------------------------- decisions
     @property
@@ -225,9 +295,12 @@ class StreamingPolicy:
     @property
     def keep_from(self) -> float:
         """Audio before this time is no longer needed by any future decode."""
+        if self._finals:
+            return self._finals[0].start
         if self._utterance is not None:
-            return self._window(self._utterance)[0]
-        return max(0.0, self.now - self.settings.speech_pad - self.settings.min_speech - FRAME)
+            return self._utterance.start
+        s = self.settings
+        return max(self._floor, self.now - s.speech_pad - s.min_speech - FRAME)
 
     @property
     def in_utterance(self) -> bool:
@@ -235,45 +308,32 @@ class StreamingPolicy:
 
     def poll(self) -> DecodeRequest | None:
         """The next decode to run now, or ``None``. Call after each batch of audio."""
-        u = self._utterance
-        if u is None or self._pending is not None:
+        if self._pending is not None:
             return None
+        waiting = next((f for f in self._finals if f.result is None), None)
+        if waiting is not None:
+            return self._ask(waiting)
+        u = self._utterance
+        if u is None:
+            return None
+        if u.candidate is not None:
+            return self._ask(u.candidate) if u.candidate.request is None else None
         s = self.settings
-        ended = self.now - self._last_speech_end >= s.end_silence
-        if ended:
-            end = min(self.now, self._last_speech_end + s.speech_pad)
-            if self._covered(u, end):
-                self._close(u, u.last_tail, dropped=None)
-                return None
-            return self._request(u, end, final=True)
-        if self.now - self._window(u)[0] >= s.max_utterance:
-            return self._request(u, self.now, final=False, cut=True)
-        if self.now - u.last_decode_at >= self.interval and self.now - u.start >= s.min_speech:
-            return self._request(u, self.now, final=False)
+        if (
+            self._in_speech
+            and self.now - u.last_decode_at >= self.interval
+            and self.now - u.start >= s.min_speech
+        ):
+            request = DecodeRequest(u.number, u.start, self.now, final=False, word_times=False)
+            u.last_decode_at = self.now
+            self._pending = request
+            return request
         return None
 
-    def _window(self, u: _Utterance) -> tuple[float, tuple[Word, ...], tuple[Word, ...]]:
-        """Where the next decode starts, the words it forces, the words it is told."""
-        done = u.committed
-        if not done:
-            return u.start, (), ()
-        horizon = done[-1].end - self.settings.prefix_seconds
-        k = next((i for i, w in enumerate(done) if w.start >= horizon), len(done))
-        start = u.start if k == 0 else max(u.start, done[k - 1].end)
-        return start, tuple(done[k:]), tuple(done[:k])
-
-    def _request(self, u: _Utterance, end: float, final: bool, cut: bool = False) -> DecodeRequest:
-        # word times matter only where words may become final
-        times = (
-            final
-            or cut
-            or (self.settings.confirm_words and end - u.onset >= self.settings.min_commit_window)
-        )
-        start, prefix, context = self._window(u)
-        req = DecodeRequest(u.number, start, end, prefix, final, cut, context, times)
-        self._pending = req
-        u.last_decode_at = self.now
-        return req
+    def _ask(self, final: _Final) -> DecodeRequest:
+        final.request = DecodeRequest(final.utterance, final.start, final.end, final=True)
+        self._pending = final.request
+        return final.request
 
     # ------------------------------------------------------------------ results
     def on_result(self, request: DecodeRequest, hypothesis: Hypothesis) -> None:
@@ -281,66 +341,52 @@ class StreamingPolicy:
         if request != self._pending:
             raise ValueError("on_result() for a request that is not the pending one")
         self._pending = None
-        self._cost = 0.7 * self._cost + 0.3 * hypothesis.cost if self._cost else hypothesis.cost
+        if not request.final:
+            self._cost = 0.7 * self._cost + 0.3 * hypothesis.cost if self._cost else hypothesis.cost
+        for final in [*self._finals, *([self._utterance.candidate] if self._utterance else [])]:
+            if final is not None and final.request is request:
+                final.result = hypothesis
+                self._drain()
+                return
+        # a partial, or a final decode whose pause turned out not to be the end
         u = self._utterance
-        if u is None or u.number != request.utterance:
-            return
+        if u is not None and u.number == request.utterance and request.start == u.start:
+            self._show(u, hypothesis)
+
+    def _show(self, u: _Utterance, hypothesis: Hypothesis) -> None:
+        """A hypothesis of the open utterance, as its partial (unless unsure)."""
+        words, dropped = self._clean(hypothesis)
+        unsure = hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob
+        if (words or u.shown_partial) and not (unsure and words):
+            self._emit(u.number, words, False, False, dropped)
+            u.shown_partial = bool(words)
+
+    def _clean(self, hypothesis: Hypothesis) -> tuple[tuple[Word, ...], str | None]:
+        """The words the guard keeps, without an echo of the last finals."""
         words = list(hypothesis.words)
         kept = clean([w.text for w in words], self.lang, hypothesis.evidence)
         dropped = kept.reason
         words = [words[i] for i in kept.keep]
-        echo = echo_start(words, [*request.context, *request.prefix])
-        if echo is not None:
-            words = words[:echo]
-            dropped = dropped or "echo of text already final"
-        if request.final:
-            self._close(u, tuple(words), dropped)
-            return
-        # An unsure partial ("watching" over a breath) still counts for agreement
-        # but is not shown: the previous partial stays on screen.
-        unsure = hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob
-        u.last_window_end = request.end
-        u.last_timed = request.word_times
-        stable_until = request.end - self.settings.edge_holdback
-        confirm = self.settings.confirm_words and (
-            request.end - u.onset >= self.settings.min_commit_window
-        )
-        n = agreed_prefix(u.last_tail, words) if confirm else 0
-        if request.cut:
-            n = max(n, sum(1 for w in words if w.end <= stable_until))
-        while n and words[n - 1].end > stable_until and not request.cut:
-            n -= 1
-        if n:
-            agreed = tuple(words[:n])
-            u.committed.extend(agreed)
-            self._emit(u, agreed, final=True, end_of_utterance=False, dropped=dropped)
-            dropped = None
-        tail = tuple(words[n:])
-        u.last_tail = tail
-        if request.cut:
-            self._cut(u, request.end)
-        if (tail or u.shown_partial) and not (unsure and tail):
-            self._emit(u, tail, final=False, end_of_utterance=False, dropped=dropped)
-            u.shown_partial = bool(tail)
+        echo = echo_length(words, self._recent)
+        if echo:
+            return tuple(words[echo:]), dropped or "echo of text already final"
+        return tuple(words), dropped
 
-    def _cut(self, u: _Utterance, end: float) -> None:
-        """Start a fresh window after the last committed word of an over-long utterance."""
-        new_start = u.committed[-1].end if u.committed else end - self.settings.speech_pad
-        u.start = max(u.start, min(new_start, end))
-        u.committed.clear()
-        u.last_tail = ()
-        u.last_window_end = 0.0
-
-    def _close(self, u: _Utterance, words: tuple[Word, ...], dropped: str | None) -> None:
-        if words:
-            self._emit(u, words, final=True, end_of_utterance=True, dropped=dropped)
-        elif u.shown_partial:
-            self._emit(u, (), final=False, end_of_utterance=True, dropped=dropped)
-        self._utterance = None
+    def _drain(self) -> None:
+        """Emit the confirmed finals whose decodes are done, in order."""
+        while self._finals and self._finals[0].result is not None:
+            final = self._finals.popleft()
+            assert final.result is not None
+            words, dropped = self._clean(final.result)
+            if words:
+                self._emit(final.utterance, words, True, final.end_of_utterance, dropped)
+                self._recent = [*self._recent, *words][-ECHO_HORIZON:]
+            elif final.shown:  # nothing to keep: clear the partial on screen
+                self._emit(final.utterance, (), False, final.end_of_utterance, dropped)
 
     def _emit(
         self,
-        u: _Utterance,
+        utterance: int,
         words: tuple[Word, ...],
         final: bool,
         end_of_utterance: bool,
@@ -348,7 +394,7 @@ class StreamingPolicy:
     ) -> None:
         start = words[0].start if words else self.now
         end = words[-1].end if words else self.now
-        self._drafts.append(Draft(final, u.number, words, end_of_utterance, start, end, dropped))
+        self._drafts.append(Draft(final, utterance, words, end_of_utterance, start, end, dropped))
 
     def take_drafts(self) -> list[Draft]:
         """The drafts produced since the last call, oldest first."""
@@ -356,21 +402,16 @@ class StreamingPolicy:
         return drafts
 
     def flush(self) -> DecodeRequest | None:
-        """At the end of the source: the final decode of an utterance still open."""
-        u = self._utterance
-        if u is None or self._pending is not None:
-            return None
-        end = min(self.now, self._last_speech_end + self.settings.speech_pad)
-        if self._covered(u, end):
-            self._close(u, u.last_tail, dropped=None)
-            return None
-        return self._request(u, end, final=True)
+        """At the end of the source: close the utterance still open, then ``poll``.
 
-    def _covered(self, u: _Utterance, end: float) -> bool:
-        """Whether the last partial decode already heard the utterance to ``end``."""
-        return (
-            self.settings.reuse_covering_partial
-            and u.last_decode_at > 0
-            and u.last_timed
-            and u.last_window_end >= end
-        )
+        Call it until it returns ``None``, answering each request, so that every
+        final is decoded.
+        """
+        u = self._utterance
+        if u is not None:
+            end = min(self.now, self._last_speech_end + self.settings.end_pad)
+            if u.candidate is None and end > u.start + FRAME:
+                u.candidate = _Final(u.number, u.start, end, True)
+            self._confirm(u, end_of_utterance=True)
+        self._drain()
+        return self.poll()

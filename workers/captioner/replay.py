@@ -1,28 +1,18 @@
-"""Replaying recordings as if live: the terminal printer, JSON Lines, and benchmarks."""
+"""Replaying recordings as if live: the terminal printer, JSON Lines, paced replay."""
 
 from __future__ import annotations
 
-import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
 from companion.captions import CaptionEvent
-from companion.metrics import (
-    error_rate,
-    final_text,
-    final_word_latencies,
-    first_shown_latencies,
-    percentile,
-)
-from workers.captioner.audio import SAMPLE_RATE, AudioSource, decode_file
-from workers.captioner.engine import WhisperEngine
+from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.worker import Captioner, CaptionerStats, caption_source, reader_thread
 
 
@@ -94,76 +84,6 @@ def paced_array(
         yield audio[i : i + step]
 
 
-def latency_report(
-    events: list[CaptionEvent], stats: CaptionerStats, speed: float, reference: str, lang: str
-) -> dict[str, Any]:
-    """The figures of one replayed channel."""
-    finals = final_word_latencies(events, speed)
-    shown = first_shown_latencies(events, speed)
-    metric, value = error_rate(reference, final_text(events), lang) if reference else ("wer", 0.0)
-    costs = stats.decode_costs
-    return {
-        "final_word_latency_p50": percentile(finals, 0.5),
-        "final_word_latency_p95": percentile(finals, 0.95),
-        "final_word_latency_max": round(max(finals), 3) if finals else None,
-        "first_partial_latency_p50": percentile(shown, 0.5),
-        "first_partial_latency_p95": percentile(shown, 0.95),
-        f"streaming_{metric}": round(value, 4),
-        "real_time_factor": round(stats.real_time_factor, 3),
-        "decode_seconds_p50": percentile(costs, 0.5),
-        "decode_seconds_p95": percentile(costs, 0.95),
-        "decodes": stats.decodes,
-        "partials": stats.partials,
-        "finals": stats.finals,
-        "max_backlog_seconds": round(stats.max_backlog_seconds, 2),
-        "audio_seconds": round(stats.audio_seconds, 2),
-        "words": len(finals),
-    }
-
-
-def sentence_latency(
-    events: list[CaptionEvent], segments: list[dict[str, Any]], speed: float
-) -> dict[str, Any]:
-    """Per reference segment: its end to the final caption holding its last word.
-
-    The last word is the last final word that ends inside the segment (0.3 s of
-    alignment slack); a segment none of whose words came out counts as missed.
-    """
-    scale = speed if speed > 0 else 1.0
-    finals = [(w, e.emitted) for e in events if e.final for w in e.words]
-    latencies, missed = [], 0
-    for seg in segments:
-        start, end = float(seg["start"]), float(seg["end"])
-        inside = [t for w, t in finals if start - 0.3 <= w.end <= end + 0.3]
-        if not inside:
-            missed += 1
-            continue
-        latencies.append(max(inside) - end / scale)
-    return {
-        "sentence_latency_p50": percentile(latencies, 0.5),
-        "sentence_latency_p95": percentile(latencies, 0.95),
-        "sentence_latency_max": round(max(latencies), 3) if latencies else None,
-        "sentences": len(segments),
-        "sentences_missed": missed,
-    }
-
-
-def offline_error(engine: WhisperEngine, path: str, lang: str, reference: str) -> dict[str, Any]:
-    """The same model's whole-file result (beam 5, VAD on), for comparison."""
-    audio = decode_file(path)
-    began = time.perf_counter()
-    segments, _ = engine.model.transcribe(
-        audio, language=lang, beam_size=5, vad_filter=True, condition_on_previous_text=True
-    )
-    text = " ".join(s.text.strip() for s in segments)
-    metric, value = error_rate(reference, text, lang)
-    return {
-        f"offline_{metric}": round(value, 4),
-        "offline_seconds": round(time.perf_counter() - began, 2),
-        "offline_text": text,
-    }
-
-
 def run_channels(
     jobs: list[tuple[Captioner, np.ndarray]], speed: float, jsonl: IO[str] | None = None
 ) -> list[Collector]:
@@ -197,8 +117,3 @@ def in_threads(calls: list[Callable[[], None]]) -> None:
         t.join()
     if errors:
         raise errors[0]
-
-
-def dump(report: dict[str, Any]) -> None:
-    json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")

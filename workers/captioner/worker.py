@@ -197,14 +197,16 @@ class Captioner:
 
     def finish(self, emit: Emit) -> None:
         """The source ended: close the utterance still open."""
-        request = self.policy.flush()
-        if request is not None:
+        while (request := self.policy.flush()) is not None:
             self._decode(request, emit)
         self._publish(self.policy.take_drafts(), emit)
 
     def _decode(self, request: DecodeRequest, emit: Emit) -> None:
         audio = self._buffer.window(request.start, request.end)
-        prefix = "".join(w.text for w in request.prefix)
+        if len(audio) < SAMPLE_RATE // 100:  # nothing to hear (the policy never asks for it)
+            nothing = Evidence(no_speech_prob=1.0, avg_logprob=0.0, speech_seconds=0.0)
+            self.policy.on_result(request, Hypothesis((), nothing, 0.0))
+            return
         beam = self.whisper.final_beam_size if request.final else self.whisper.beam_size
         lang = self._utterance_lang.for_decode(request.utterance)
         if lang == "auto" and not request.final and request.end - request.start < DETECT_SECONDS:
@@ -219,11 +221,9 @@ class Captioner:
             lang=lang,
             languages=self.languages,
             contexts=self._contexts if lang == "auto" else None,
-            prefix=prefix,
             context=self._prompt(request),
             hotwords=self.hotwords,
             beam_size=beam,
-            new_seconds=request.end - (request.prefix[-1].end if request.prefix else request.start),
             word_times=request.word_times,
         )
         self._utterance_lang.decoded(request.utterance, decoded.lang or lang)
@@ -236,14 +236,10 @@ class Captioner:
         self._publish(self.policy.take_drafts(), emit)
 
     def _prompt(self, request: DecodeRequest) -> list[int]:
-        """Earlier finals (bounded) and this utterance's final words, as Whisper's prompt."""
+        """Earlier finals in the utterance's language (bounded), as Whisper's prompt."""
         lang = self._utterance_lang.of(request.utterance)
         context = self._contexts.get(lang, [])
-        tokens = context[-self.settings.context_tokens :] if self.settings.context_tokens else []
-        if request.context:
-            text = "".join(w.text for w in request.context)
-            tokens = tokens + self.engine.encode_text(" " + text.strip(), lang)
-        return tokens
+        return context[-self.settings.context_tokens :] if self.settings.context_tokens else []
 
     # -------------------------------------------------------------- the events
     def _publish(self, drafts: list[Draft], emit: Emit) -> None:

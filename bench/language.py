@@ -14,14 +14,23 @@ its words fall in (by the midpoint of their times), so the report can say:
   language's parts, beside the fixed-language captioner's on the same parts.
 
 The scoring is pure (``score_languages``) and tested without a model.
+``language_suite`` runs it on the clean recording and through the room (``bench.room``),
+``auto`` several times, with the same model offline beside it: faster-whisper told
+each language in turn on the whole file, each scored on the parts in that language
+(what a captioner fixed to one language for the file would give at best), and once
+with the language detected for the whole file.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
+from bench.room import Room, render_room
 from companion.captions import CaptionEvent
 from companion.metrics import error_rate
 
@@ -107,3 +116,72 @@ def run_language_bench(
     auto = caption("auto")
     fixed = {lang: caption(lang) for lang in sorted({seg["lang"] for seg in segments})}
     return score_languages(auto, segments, fixed)
+
+
+def offline_languages(
+    engine: Any, audio: np.ndarray, segments: Sequence[Segment]
+) -> dict[str, Any]:
+    """The same model on the whole file, told each language in turn (and detecting it
+    once for the file): each language's error on its own parts."""
+    out: dict[str, Any] = {}
+    langs = sorted({seg["lang"] for seg in segments})
+    for told in [*langs, None]:
+        found, _ = engine.model.transcribe(
+            audio, language=told, beam_size=5, vad_filter=True, condition_on_previous_text=True
+        )
+        filed: dict[int, list[str]] = defaultdict(list)
+        for seg in found:
+            filed[segment_of((seg.start + seg.end) / 2, segments)].append(seg.text)
+        scores = {}
+        for lang in langs if told is None else [told]:
+            indices = [i for i, s in enumerate(segments) if s["lang"] == lang]
+            reference = " ".join(segments[i]["text"] for i in indices)
+            hypothesis = " ".join(t for i in indices for t in filed.get(i, ()))
+            metric, value = error_rate(reference, hypothesis, lang)
+            scores[lang] = {metric: round(value * 100, 2)}
+        out["detected_once" if told is None else f"told_{told}"] = scores
+    return out
+
+
+def language_suite(
+    audio: np.ndarray,
+    segments: Sequence[Segment],
+    caption: Callable[[np.ndarray, str], list[CaptionEvent]],
+    engine: Any,
+    room: Room | None,
+    runs: int,
+    fixed: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """``auto`` ``runs`` times per condition (clean, room), the fixed captioners once,
+    and the offline yardstick; the median run and the spread of the key figures."""
+    report: dict[str, Any] = {"room": room.describe() if room is not None else None}
+    conditions: list[tuple[str, Room | None]] = [("clean", None)]
+    if room is not None:
+        conditions.append(("room", room))
+    for name, chosen in conditions:
+        heard = audio if chosen is None else render_room(audio, chosen)
+        scored = []
+        for k in range(runs):
+            progress(f"{name}: auto, run {k + 1}/{runs} …")
+            scored.append(score_languages(caption(heard, "auto"), segments))
+        entry: dict[str, Any] = {"auto_runs": scored}
+        right = [r["captions_right"] for r in scored if r["captions_right"] is not None]
+        if right:
+            entry["captions_right"] = round(statistics.median(right), 4)
+            entry["captions_right_spread"] = round(max(right) - min(right), 4)
+        for lang in sorted({seg["lang"] for seg in segments}):
+            values = [next(iter(r[lang]["auto"].values())) * 100 for r in scored]
+            entry[f"{lang}_auto"] = round(statistics.median(values), 2)
+            entry[f"{lang}_auto_spread"] = round(max(values) - min(values), 2)
+        if fixed:
+            for lang in sorted({seg["lang"] for seg in segments}):
+                progress(f"{name}: fixed {lang} …")
+                alone = score_languages(caption(heard, lang), segments)
+                entry[f"{lang}_fixed_live"] = round(
+                    next(iter(alone[lang]["auto"].values())) * 100, 2
+                )
+        progress(f"{name}: offline …")
+        entry["offline"] = offline_languages(engine, heard, segments)
+        report[name] = entry
+    return report

@@ -1,0 +1,226 @@
+"""Caption accuracy and latency: live against offline, clean against the room, run to run.
+
+What ``companion bench latency`` (and ``channels``) measure, kept apart from the
+captioner so that nothing here can flatter it:
+
+* **Latency is counted from the end of the speech**, not from a file's padding and not
+  from the system's own word times. The reference lists the stretches of speech in the
+  clean recording (``runs``, from its energy: ``bench.room.speech_runs``). A final
+  caption's latency is its emission minus the end of the run its last word falls in;
+  when its last word ends well inside a longer run (the caption was cut from a long
+  utterance), minus that word's end. A final is one caption a viewer reads, so this is
+  the figure the targets are about (``caption_latency_*``).
+* **Sentences**: each reference segment is matched to the final text by characters (as
+  ``shared/tools/score_captions.py`` does); one less than half matched is lost, and the
+  rest have the latency from their ``speech_end`` to the final that completes them.
+* **Accuracy**: WER (English, Whisper's normaliser) or CER (others, characters without
+  spaces or punctuation), live finals against the reference, beside the same model
+  offline (faster-whisper ``transcribe``, beam 5, VAD filter, no glossary) on the same
+  audio. ``points_lost`` is the difference, in percentage points.
+* **Runs**: every figure is taken on several replays; the summary gives each one's
+  median and spread (max - min) across them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from companion.captions import CaptionEvent
+from companion.metrics import char_units, error_rate, final_text, first_shown_latencies, percentile
+from workers.captioner.worker import CaptionerStats
+
+Run = tuple[float, float]
+
+# a last word this close to its run's end ends the run (Whisper's word ends are rough)
+RUN_END_SLACK = 0.6
+# a last word further than this from every run is not matched (counted, not timed)
+RUN_MATCH = 1.0
+
+
+def _run_of(t: float, runs: Sequence[Run]) -> Run | None:
+    best: tuple[float, Run] | None = None
+    for run in runs:
+        distance = max(run[0] - t, t - run[1], 0.0)
+        if best is None or distance < best[0]:
+            best = (distance, run)
+    return best[1] if best is not None and best[0] <= RUN_MATCH else None
+
+
+def speech_end_of(t: float, runs: Sequence[Run]) -> float | None:
+    """The end of the speech a caption whose last word ends at ``t`` completes."""
+    run = _run_of(t, runs)
+    if run is None:
+        return None
+    return run[1] if run[1] - t < RUN_END_SLACK else t
+
+
+def caption_latencies(
+    events: Sequence[CaptionEvent], runs: Sequence[Run], speed: float = 1.0
+) -> tuple[list[float], int]:
+    """Per final caption with words: emission minus the end of its speech; and how
+    many finals matched no run."""
+    scale = speed if speed > 0 else 1.0
+    out: list[float] = []
+    unmatched = 0
+    for e in events:
+        if not (e.final and e.words):
+            continue
+        end = speech_end_of(e.words[-1].end, runs)
+        if end is None:
+            unmatched += 1
+            continue
+        out.append(e.emitted - end / scale)
+    return out, unmatched
+
+
+def runs_without_final(events: Sequence[CaptionEvent], runs: Sequence[Run]) -> int:
+    """Stretches of speech of 0.5 s or more that no final word overlaps."""
+    words = [w for e in events if e.final for w in e.words]
+    lost = 0
+    for start, end in runs:
+        if end - start < 0.5:
+            continue
+        if not any(w.start < end + 0.2 and w.end > start - 0.2 for w in words):
+            lost += 1
+    return lost
+
+
+def segment_scores(
+    events: Sequence[CaptionEvent], segments: Sequence[dict[str, Any]], speed: float = 1.0
+) -> dict[str, Any]:
+    """Per reference segment, as the shared yardstick scores it: lost or not, and the
+    latency from its ``speech_end`` to the final caption completing it."""
+    scale = speed if speed > 0 else 1.0
+    ref: list[str] = []
+    owner: list[int] = []
+    for i, seg in enumerate(segments):
+        units = char_units(str(seg["text"]))
+        ref += units
+        owner += [i] * len(units)
+    hyp: list[str] = []
+    when: list[float] = []
+    for e in sorted((e for e in events if e.final), key=lambda e: e.seq):
+        units = char_units(e.text)
+        hyp += units
+        when += [e.emitted] * len(units)
+    matched: dict[int, float] = {}
+    matcher = difflib.SequenceMatcher(None, ref, hyp, autojunk=False)
+    for a, b, n in matcher.get_matching_blocks():
+        for k in range(n):
+            matched[a + k] = when[b + k]
+    latencies: list[float] = []
+    lost = 0
+    for i, seg in enumerate(segments):
+        mine = [r for r, o in enumerate(owner) if o == i]
+        hit = [r for r in mine if r in matched]
+        if len(hit) < 0.5 * len(mine):
+            lost += 1
+            continue
+        end = float(seg.get("speech_end", seg["end"]))
+        latencies.append(matched[hit[-1]] - end / scale)
+    return {
+        "sentences": len(segments),
+        "sentences_lost": lost,
+        "sentence_latency_p50": percentile(latencies, 0.5),
+        "sentence_latency_max": round(max(latencies), 3) if latencies else None,
+    }
+
+
+def run_report(
+    events: Sequence[CaptionEvent],
+    stats: CaptionerStats,
+    reference: dict[str, Any],
+    lang: str,
+    speed: float,
+) -> dict[str, Any]:
+    """The figures of one replay of one channel."""
+    segments = list(reference.get("segments", []))
+    runs = [(float(a), float(b)) for a, b in reference.get("runs", [])]
+    text = " ".join(str(s["text"]) for s in segments)
+    metric, value = error_rate(text, final_text(events), lang)
+    latencies, unmatched = caption_latencies(events, runs, speed)
+    finals = [e for e in events if e.final and e.text]
+    sizes = [len(e.text.split()) if lang == "en" else len(char_units(e.text)) for e in finals]
+    short = sum(1 for e in finals if len(e.text.split()) <= 2)
+    costs = stats.decode_costs
+    report: dict[str, Any] = {
+        metric: round(value * 100, 2),
+        "caption_latency_p50": percentile(latencies, 0.5),
+        "caption_latency_p95": percentile(latencies, 0.95),
+        "caption_latency_max": round(max(latencies), 3) if latencies else None,
+        "first_shown_p50": percentile(first_shown_latencies(events, speed), 0.5),
+        "finals": len(finals),
+        "finals_unmatched": unmatched,
+        "finals_of_one_or_two_words": short,
+        ("words" if lang == "en" else "chars") + "_per_final": round(statistics.mean(sizes), 1)
+        if sizes
+        else 0,
+        "speech_runs": len(runs),
+        "speech_runs_without_final": runs_without_final(events, runs),
+        "real_time_factor": round(stats.real_time_factor, 3),
+        "decode_p50": percentile(costs, 0.5),
+        "decode_p95": percentile(costs, 0.95),
+        "max_backlog_seconds": round(stats.max_backlog_seconds, 2),
+    }
+    report |= segment_scores(events, segments, speed)
+    report["text"] = final_text(events)
+    return report
+
+
+SUMMARISED = (
+    "wer",
+    "cer",
+    "caption_latency_p50",
+    "caption_latency_p95",
+    "caption_latency_max",
+    "first_shown_p50",
+    "sentences_lost",
+    "speech_runs_without_final",
+    "finals_of_one_or_two_words",
+    "real_time_factor",
+)
+
+
+def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median and spread (max - min) of each figure over the runs."""
+    out: dict[str, Any] = {"runs": len(runs)}
+    for key in SUMMARISED:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if values:
+            out[key] = round(statistics.median(values), 3)
+            out[f"{key}_spread"] = round(max(values) - min(values), 3)
+    return out
+
+
+def offline(engine: Any, audio: np.ndarray, lang: str, reference: str) -> dict[str, Any]:
+    """The same model on the whole file at once (beam 5, VAD on, no glossary)."""
+    began = time.perf_counter()
+    segments, _ = engine.model.transcribe(
+        audio, language=lang, beam_size=5, vad_filter=True, condition_on_previous_text=True
+    )
+    text = " ".join(s.text.strip() for s in segments)
+    metric, value = error_rate(reference, text, lang)
+    return {
+        metric: round(value * 100, 2),
+        "seconds": round(time.perf_counter() - began, 2),
+        "text": text,
+    }
+
+
+def points_lost(live: dict[str, Any], off: dict[str, Any]) -> float | None:
+    """Live minus offline error rate, percentage points (median run)."""
+    for key in ("wer", "cer"):
+        if key in live and key in off:
+            return round(float(live[key]) - float(off[key]), 2)
+    return None
+
+
+def match_texts(a: str, b: str) -> float:
+    """How alike two runs' final texts are (1.0: the same characters)."""
+    return round(difflib.SequenceMatcher(None, char_units(a), char_units(b)).ratio(), 4)

@@ -1,0 +1,185 @@
+"""Running the caption benchmarks: each condition, several runs, the offline yardstick.
+
+``latency_suite`` is ``companion bench latency``: one recording replayed live on one
+channel, clean and through the room (``bench.room``), ``runs`` times each, every run
+scored by ``bench.captions``, with the same model offline on the same audio beside it.
+``channels_suite`` is ``companion bench channels``: several channels captioned at once,
+the same way. Both return plain dicts that the CLI prints as JSON, so the figures in
+``docs/benchmarks.md`` are what a command printed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.captions import match_texts, offline, points_lost, run_report, summarise
+from bench.room import Room, render_room
+from companion.captions import CaptionEvent
+from workers.captioner.audio import SAMPLE_RATE
+from workers.captioner.engine import WhisperEngine
+from workers.captioner.replay import run_channels
+from workers.captioner.worker import Captioner
+
+BuildCaptioner = Callable[[str, str], Captioner]  # (channel id, language) -> captioner
+
+
+def provenance() -> dict[str, Any]:
+    """The commit and the date a figure was taken on."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except OSError:
+        commit, dirty = "", ""
+    return {
+        "commit": (commit or "unknown") + ("+changes" if dirty else ""),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+@dataclass(frozen=True)
+class Track:
+    """One channel of a benchmark: its language, audio and reference."""
+
+    lang: str
+    name: str
+    audio: np.ndarray
+    reference: dict[str, Any]
+
+
+def load_reference(path: Path) -> dict[str, Any]:
+    """A reference JSON from ``bench compose`` or ``bench sets``."""
+    from companion.errors import ConfigError
+
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+        segments = reference["segments"]
+        assert isinstance(segments, list) and all("text" in s for s in segments)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise ConfigError(
+            f"{path}: not a reference JSON with segments (make one with `companion bench "
+            f"compose` or `bench sets`): {exc}"
+        ) from None
+    if not reference.get("runs"):
+        raise ConfigError(
+            f"{path}: no speech runs in the reference: compose it again with this version"
+        )
+    return dict(reference)
+
+
+def _conditions(room: Room | None) -> list[tuple[str, Room | None]]:
+    return [("clean", None)] + ([("room", room)] if room is not None else [])
+
+
+def _write_events(directory: Path | None, name: str, events: Sequence[CaptionEvent]) -> None:
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+        for event in events:
+            f.write(event.to_json() + "\n")
+
+
+def _stable(reports: Sequence[dict[str, Any]]) -> float | None:
+    """How alike the runs' final texts are: the least similarity of any run to the first."""
+    if len(reports) < 2:
+        return None
+    return min(match_texts(reports[0]["text"], r["text"]) for r in reports[1:])
+
+
+def channels_suite(
+    tracks: Sequence[Track],
+    build: BuildCaptioner,
+    engine: WhisperEngine,
+    room: Room | None,
+    runs: int,
+    speed: float,
+    with_offline: bool = True,
+    events_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Caption every track at once, ``runs`` times per condition; the figures per track."""
+    report: dict[str, Any] = {
+        **provenance(),
+        "speed": speed,
+        "room": room.describe() if room is not None else None,
+    }
+    for condition, chosen in _conditions(room):
+        audios = [t.audio if chosen is None else render_room(t.audio, chosen) for t in tracks]
+        per_track: list[list[dict[str, Any]]] = [[] for _ in tracks]
+        for k in range(runs):
+            progress(f"{condition} run {k + 1}/{runs} …")
+            jobs = [
+                (build(f"{t.lang}{i}", t.lang), a)
+                for i, (t, a) in enumerate(zip(tracks, audios, strict=True))
+            ]
+            collectors = run_channels(jobs, speed)
+            for i, ((captioner, _), col, track) in enumerate(
+                zip(jobs, collectors, tracks, strict=True)
+            ):
+                _write_events(events_dir, f"{condition}-{track.name}-{k + 1}", col.events)
+                per_track[i].append(
+                    run_report(col.events, captioner.stats, track.reference, track.lang, speed)
+                )
+        out = []
+        for track, audio, reports in zip(tracks, audios, per_track, strict=True):
+            summary = summarise(reports)
+            entry: dict[str, Any] = {"track": track.name, "lang": track.lang, "live": summary}
+            if with_offline:
+                progress(f"{condition} offline {track.name} …")
+                text = " ".join(str(s["text"]) for s in track.reference["segments"])
+                off = offline(engine, audio, track.lang, text)
+                entry["offline"] = {k: v for k, v in off.items() if k != "text"}
+                entry["points_lost"] = points_lost(summary, off)
+            entry["runs_alike"] = _stable(reports)
+            entry["per_run"] = [{k: v for k, v in r.items() if k != "text"} for r in reports]
+            out.append(entry)
+        report[condition] = out
+    return report
+
+
+def looped(tracks: Sequence[Track]) -> list[Track]:
+    """Each track played again until it lasts as long as the longest (whole plays):
+    channels captioned at once share the cores from start to end. The reference's
+    segments and speech runs are repeated with the audio."""
+    longest = max(len(t.audio) for t in tracks)
+    out = []
+    for t in tracks:
+        plays = max(1, -(-longest // max(1, len(t.audio))))
+        if plays == 1:
+            out.append(t)
+            continue
+        seconds = len(t.audio) / SAMPLE_RATE
+        segments, runs = [], []
+        for k in range(plays):
+            shift = k * seconds
+            for seg in t.reference["segments"]:
+                moved = dict(seg)
+                for key in ("start", "end", "speech_end"):
+                    if key in moved:
+                        moved[key] = round(float(moved[key]) + shift, 3)
+                segments.append(moved)
+            runs += [[round(a + shift, 3), round(b + shift, 3)] for a, b in t.reference["runs"]]
+        reference = {**t.reference, "segments": segments, "runs": runs}
+        audio = np.concatenate([t.audio] * plays)
+        out.append(Track(t.lang, f"{t.name}x{plays}", audio, reference))
+    return out

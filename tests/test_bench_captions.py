@@ -1,0 +1,111 @@
+"""The benchmarks' own scoring and pacing: they must not flatter the captioner (no model)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from bench.captions import (
+    caption_latencies,
+    runs_without_final,
+    segment_scores,
+    speech_end_of,
+    summarise,
+)
+from bench.suite import Track, looped
+from companion.captions import CaptionEvent, Word
+from workers.captioner.audio import SAMPLE_RATE
+from workers.captioner.replay import paced_array
+
+
+def final(
+    seq: int, text: str, words: list[tuple[str, float, float]], emitted: float
+) -> CaptionEvent:
+    ws = tuple(Word(f" {t}", a, b) for t, a, b in words)
+    return CaptionEvent(
+        channel="en",
+        seq=seq,
+        final=True,
+        text=text,
+        lang="en",
+        start=ws[0].start if ws else 0.0,
+        end=ws[-1].end if ws else 0.0,
+        emitted=emitted,
+        utterance=seq,
+        words=ws,
+    )
+
+
+RUNS = [(1.0, 3.0), (4.0, 9.0)]
+
+
+def test_latency_counts_from_the_end_of_the_speech_not_the_word_times() -> None:
+    # Whisper put the last word's end 0.3 s early: the run's end still counts
+    assert speech_end_of(2.7, RUNS) == 3.0
+    # a caption cut from the middle of a long run: its own last word counts
+    assert speech_end_of(6.0, RUNS) == 6.0
+    assert speech_end_of(20.0, RUNS) is None
+    events = [
+        final(1, "a b", [("a", 1.0, 1.5), ("b", 1.5, 2.7)], emitted=4.0),
+        final(2, "c", [("c", 4.0, 6.0)], emitted=6.5),
+        final(3, "lost", [("lost", 19.0, 20.0)], emitted=21.0),
+    ]
+    latencies, unmatched = caption_latencies(events, RUNS, speed=1.0)
+    assert latencies == pytest.approx([1.0, 0.5]) and unmatched == 1
+    # replayed at twice real time, audio time t is live at wall time t / 2
+    assert caption_latencies(events[:1], RUNS, speed=2.0)[0] == pytest.approx([2.5])
+
+
+def test_a_stretch_of_speech_without_any_final_word_is_counted() -> None:
+    events = [final(1, "a", [("a", 1.2, 2.9)], emitted=3.5)]
+    assert runs_without_final(events, RUNS) == 1
+    assert runs_without_final(events, [(1.0, 3.0), (4.0, 4.3)]) == 0  # too short to count
+
+
+def test_sentences_lost_and_their_latency_by_characters() -> None:
+    segments = [
+        {"text": "ask not what your country", "start": 1.0, "end": 3.2, "speech_end": 3.0},
+        {"text": "can do for you", "start": 4.0, "end": 9.0},
+    ]
+    events = [final(1, "Ask not what your country", [("x", 1.0, 3.0)], emitted=3.9)]
+    scores = segment_scores(events, segments)
+    assert scores["sentences_lost"] == 1
+    assert scores["sentence_latency_p50"] == pytest.approx(0.9)
+    events.append(final(2, "can do for you.", [("y", 4.0, 9.0)], emitted=10.0))
+    assert segment_scores(events, segments)["sentences_lost"] == 0
+
+
+def test_summary_gives_median_and_spread() -> None:
+    runs = [{"wer": 5.0, "caption_latency_p50": 1.0}, {"wer": 7.0}, {"wer": 6.0}]
+    summary = summarise(runs)
+    assert summary["wer"] == 6.0 and summary["wer_spread"] == 2.0
+    assert summary["caption_latency_p50"] == 1.0 and summary["caption_latency_p50_spread"] == 0
+    assert summary["runs"] == 3
+
+
+def test_a_shorter_track_is_looped_with_its_reference() -> None:
+    ref = {
+        "segments": [{"text": "x", "start": 0.5, "end": 1.0, "speech_end": 0.9}],
+        "runs": [[0.5, 0.9]],
+    }
+    short = Track("ko", "short", np.zeros(2 * SAMPLE_RATE, np.float32), ref)
+    long = Track("en", "long", np.zeros(5 * SAMPLE_RATE, np.float32), ref)
+    a, b = looped([short, long])
+    assert len(a.audio) == 6 * SAMPLE_RATE and b is long
+    assert [s["start"] for s in a.reference["segments"]] == [0.5, 2.5, 4.5]
+    assert a.reference["runs"][2] == [4.5, 4.9]
+
+
+def test_paced_replay_never_hands_audio_before_its_time() -> None:
+    audio = np.zeros(int(1.5 * SAMPLE_RATE), dtype=np.float32)
+    speed = 2.0
+    began = time.monotonic()
+    heard = 0
+    for chunk in paced_array(audio, speed, chunk_seconds=0.1):
+        heard += len(chunk)
+        # the last sample handed over must already have been spoken, at this pace
+        assert time.monotonic() - began >= heard / SAMPLE_RATE / speed - 1e-3
+    assert heard == len(audio)
+    assert time.monotonic() - began >= 1.5 / speed - 1e-3

@@ -10,6 +10,8 @@ English also by speaker, so that no voice of the test set was heard while tuning
 * ``en-test``: the other earnings call (spontaneous, French-accented, fillers), the
   four parts of the 2008 radio address (prepared), LibriVox's *A Tale of Two Cities*
   and LibriSpeech 2412 (read): 4.1 minutes.
+* ``en-test-short``: the radio address alone (2.2 minutes, part of ``en-test``), as long
+  as ``ko-test``, for two channels captioned at once.
 * ``ko-tune``: ``ko_para_2`` and ``ko_walk``; ``ko-test``: ``ko_para_1`` and ``ko_para_3``.
   Korean is thin (read speech only); the room rendering gives it a second condition.
 * ``floor-tune`` and ``floor-test``: a floor that changes language at every part,
@@ -85,6 +87,16 @@ SETS: tuple[BenchSet, ...] = (
             "librispeech_2412-153948-0000",
         ),
     ),
+    BenchSet(
+        "en-test-short",  # the radio address alone: as long as ko-test, for two channels
+        False,
+        _en(
+            "bush_radio_20081101_p1",
+            "bush_radio_20081101_p2",
+            "bush_radio_20081101_p3",
+            "bush_radio_20081101_p4",
+        ),
+    ),
     BenchSet("ko-tune", True, _ko("ko_para_2", "ko_walk")),
     BenchSet("ko-test", False, _ko("ko_para_1", "ko_para_3")),
     BenchSet(
@@ -139,7 +151,7 @@ def transcripts(data: Path) -> dict[str, str]:
     return out
 
 
-def build_set(s: BenchSet, data: Path, out_dir: Path, room: Room, gap: float = 1.5) -> Path:
+def build_set(s: BenchSet, data: Path, out_dir: Path, room: Room | None, gap: float = 1.5) -> Path:
     """Compose one set into ``out_dir``; the path of its clean WAV."""
     texts = transcripts(data)
     parts = []

@@ -6,11 +6,13 @@ Every ``CompanionError`` becomes its message on stderr and a non-zero exit statu
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -429,80 +431,128 @@ def bench() -> None:
     """Benchmarks that print their figures as JSON."""
 
 
-ROOM_OPTIONS = (
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def room_options(default: bool) -> Callable[[Command], Command]:
+    """``--room/--no-room`` (on by ``default``) and the room's ``--rt60 --snr --drr
+    --seed``, handed to the command as one ``room`` argument: a ``bench.room.Room``, or
+    ``None`` without ``--room``."""
+
+    def decorate(f: Command) -> Command:
+        @functools.wraps(f)
+        def wrapper(
+            *args: Any, room: bool, rt60: float, snr: float, drr: float, seed: int, **kw: Any
+        ) -> Any:
+            from bench.room import Room
+
+            chosen = Room(rt60=rt60, snr_db=snr, drr_db=drr, seed=seed) if room else None
+            return f(*args, room=chosen, **kw)
+
+        options = [
+            click.option(
+                "--room/--no-room",
+                default=default,
+                show_default=True,
+                help="Also through a simulated room: reverberation, steady noise, no silence.",
+            ),
+            click.option(
+                "--rt60",
+                type=click.FloatRange(0, 3),
+                default=0.5,
+                show_default=True,
+                help="Room: reverberation time, seconds.",
+            ),
+            click.option(
+                "--snr",
+                type=float,
+                default=15.0,
+                show_default=True,
+                help="Room: speech power over the steady noise, dB.",
+            ),
+            click.option(
+                "--drr",
+                type=float,
+                default=0.0,
+                show_default=True,
+                help="Room: direct-to-reverberant ratio, dB.",
+            ),
+            click.option("--seed", type=int, default=1, show_default=True, help="Room: seed."),
+        ]
+        decorated: Any = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return cast(Command, decorated)
+
+    return decorate
+
+
+def replay_options(f: Command) -> Command:
+    """What every caption benchmark takes: pace, runs, experiments, model and config;
+    the command gets ``config`` (an ``EventConfig`` with the overrides applied)."""
+
+    @functools.wraps(f)
+    def wrapper(
+        *args: Any,
+        overrides: tuple[str, ...],
+        model: str | None,
+        config_path: Path | None,
+        **kw: Any,
+    ) -> Any:
+        from companion.config import parse_override
+
+        config = _config(config_path, model)
+        for item in overrides:
+            config = parse_override(config, item)
+        return f(*args, config=config, overrides=overrides, **kw)
+
+    options = [
+        click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True),
+        click.option(
+            "--runs",
+            type=click.IntRange(min=1),
+            default=3,
+            show_default=True,
+            help="Replays per condition; figures are their median and spread.",
+        ),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="SECTION.KEY=VALUE",
+            help="Override a [whisper] or [captioner] setting for this run (repeat).",
+        ),
+        click.option("--model", default=None, help="Override whisper.model."),
+        CONFIG_OPTION,
+    ]
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast(Command, decorated)
+
+
+TRACK_OPTIONS = (
     click.option(
-        "--rt60",
-        type=click.FloatRange(0, 3),
-        default=0.5,
+        "--offline/--no-offline",
+        default=True,
         show_default=True,
-        help="Room: reverberation time, seconds.",
+        help="Also score the same model on the whole file at once (beam 5, VAD).",
     ),
     click.option(
-        "--snr",
-        type=float,
-        default=15.0,
-        show_default=True,
-        help="Room: speech power over the steady noise, dB.",
+        "--events",
+        "events_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Write each run's caption events as JSON Lines into this directory.",
     ),
-    click.option(
-        "--drr",
-        type=float,
-        default=0.0,
-        show_default=True,
-        help="Room: direct-to-reverberant ratio, dB.",
-    ),
-    click.option("--seed", type=int, default=1, show_default=True, help="Room: random seed."),
 )
 
 
-def room_options(f: Any) -> Any:
-    for option in reversed(ROOM_OPTIONS):
-        f = option(f)
-    return f
-
-
-def _room(rt60: float, snr: float, drr: float, seed: int) -> Any:
-    from bench.room import Room
-
-    return Room(rt60=rt60, snr_db=snr, drr_db=drr, seed=seed)
-
-
-def _overrides(config: EventConfig, items: tuple[str, ...]) -> EventConfig:
-    """``--set whisper.final_beam_size=3 --set captioner.end_silence=0.8``: experiments."""
-    from companion.config import parse_override
-
-    for item in items:
-        config = parse_override(config, item)
-    return config
-
-
-SET_OPTION = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="SECTION.KEY=VALUE",
-    help="Override a [whisper] or [captioner] setting for this run (repeat).",
-)
-RUNS_OPTION = click.option(
-    "--runs",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Replays per condition; figures are their median and spread.",
-)
-ROOM_FLAG = click.option(
-    "--room/--no-room",
-    default=True,
-    show_default=True,
-    help="Also replay the audio through the simulated room (--rt60, --snr, --drr, --seed).",
-)
-EVENTS_OPTION = click.option(
-    "--events",
-    "events_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Write each run's caption events as JSON Lines into this directory.",
-)
+def track_options(f: Command) -> Command:
+    decorated: Any = f
+    for option in reversed(TRACK_OPTIONS):
+        decorated = option(decorated)
+    return cast(Command, decorated)
 
 
 @bench.command("latency")
@@ -514,75 +564,63 @@ EVENTS_OPTION = click.option(
     required=True,
     help="AUDIO's reference JSON (from `bench compose` or `bench sets`).",
 )
-@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option(
-    "--offline/--no-offline",
-    default=True,
-    show_default=True,
-    help="Also score the same model on the whole file at once (beam 5, VAD).",
-)
-@RUNS_OPTION
-@ROOM_FLAG
-@room_options
-@EVENTS_OPTION
-@SET_OPTION
-@click.option("--model", default=None, help="Override whisper.model.")
-@CONFIG_OPTION
-def bench_latency(
-    audio: str,
-    lang: str,
-    reference: Path,
-    speed: float,
-    offline: bool,
-    runs: int,
-    room: bool,
-    rt60: float,
-    snr: float,
-    drr: float,
-    seed: int,
-    events_dir: Path | None,
-    overrides: tuple[str, ...],
-    model: str | None,
-    config_path: Path | None,
-) -> None:
+@track_options
+@replay_options
+@room_options(default=True)
+def bench_latency(audio: str, lang: str, reference: Path, **run: Any) -> None:
     """Replay AUDIO live, clean and through a room, RUNS times each; print JSON figures:
     caption latency from the end of the speech, sentences lost, WER/CER beside the same
     model offline, each the median of the runs with its spread (bench/captions.py)."""
-    _bench_tracks(
-        [(lang, audio, reference)],
-        speed,
-        offline,
-        runs,
-        _room(rt60, snr, drr, seed) if room else None,
-        events_dir,
-        overrides,
-        model,
-        config_path,
-    )
+    _bench_tracks([(lang, audio, reference)], **run)
+
+
+@bench.command("channels")
+@click.option(
+    "--audio",
+    "audios",
+    multiple=True,
+    required=True,
+    metavar="LANG=FILE",
+    help="A channel to caption, e.g. en=talk.wav, with its reference in talk.json "
+    "(repeat for more channels).",
+)
+@track_options
+@replay_options
+@room_options(default=True)
+def bench_channels(audios: tuple[str, ...], **run: Any) -> None:
+    """Caption several channels at once, each looped to last as long as the longest;
+    print each one's figures as `bench latency` does (clean and room, RUNS times)."""
+    specs = []
+    for item in audios:
+        lang, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--audio takes LANG=FILE, got {item!r}")
+        specs.append((lang, path, Path(path).with_suffix(".json")))
+    _bench_tracks(specs, **run)
 
 
 def _bench_tracks(
     specs: list[tuple[str, str, Path]],
-    speed: float,
-    offline: bool,
-    runs: int,
-    room: Any,
-    events_dir: Path | None,
+    *,
+    config: EventConfig,
     overrides: tuple[str, ...],
-    model: str | None,
-    config_path: Path | None,
+    speed: float,
+    runs: int,
+    offline: bool,
+    events_dir: Path | None,
+    room: Any,
 ) -> None:
     """Caption the tracks at once (each looped to the longest) and print the figures."""
     from bench.suite import Track, channels_suite, load_reference, looped
     from workers.captioner.audio import decode_file
     from workers.captioner.factory import build_captioner, load_engine
 
-    config = _overrides(_config(config_path, model), overrides)
-    tracks = [
-        Track(lang, Path(path).stem, decode_file(path), load_reference(ref))
-        for lang, path, ref in specs
-    ]
-    tracks = looped(tracks)
+    tracks = looped(
+        [
+            Track(lang, Path(path).stem, decode_file(path), load_reference(ref))
+            for lang, path, ref in specs
+        ]
+    )
     engine = load_engine(config, channels=len(tracks))
 
     def build(channel: str, lang: str) -> Any:
@@ -616,38 +654,22 @@ def _bench_tracks(
     help="The reference JSON of AUDIO (from `bench compose` or `bench sets`).",
 )
 @click.option(
-    "--speed",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Pace of each replay (0: as fast as possible).",
-)
-@click.option(
     "--fixed/--no-fixed",
     default=True,
     show_default=True,
     help="Also caption it live with each language fixed.",
 )
-@RUNS_OPTION
-@ROOM_FLAG
-@room_options
-@SET_OPTION
-@click.option("--model", default=None, help="Override whisper.model.")
-@CONFIG_OPTION
+@replay_options
+@room_options(default=True)
 def bench_language(
     audio: str,
     reference: Path,
-    speed: float,
     fixed: bool,
-    runs: int,
-    room: bool,
-    rt60: float,
-    snr: float,
-    drr: float,
-    seed: int,
+    config: EventConfig,
     overrides: tuple[str, ...],
-    model: str | None,
-    config_path: Path | None,
+    speed: float,
+    runs: int,
+    room: Any,
 ) -> None:
     """Caption AUDIO with the language detected per utterance (RUNS times), then with
     each language fixed, clean and through the room; print the share of captions in
@@ -658,7 +680,6 @@ def bench_language(
     from workers.captioner.factory import build_captioner, load_engine
     from workers.captioner.replay import run_channels
 
-    config = _overrides(_config(config_path, model), overrides)
     segments = load_reference(reference)["segments"]
     samples = decode_file(audio)
     engine = load_engine(config, channels=1)
@@ -673,11 +694,12 @@ def bench_language(
         segments,
         caption,
         engine,
-        _room(rt60, snr, drr, seed) if room else None,
+        room,
         runs,
         fixed,
         progress=lambda line: click.echo(line, err=True),
     )
+    report["overrides"] = list(overrides)
     click.echo(json.dumps(report, ensure_ascii=False, indent=1))
 
 
@@ -698,18 +720,8 @@ def bench_language(
     show_default=True,
     help="Seconds between recordings.",
 )
-@click.option("--room", is_flag=True, help="Also write OUT_room.wav: the same through a room.")
-@room_options
-def bench_compose(
-    out: Path,
-    parts: tuple[str, ...],
-    gap: float,
-    room: bool,
-    rt60: float,
-    snr: float,
-    drr: float,
-    seed: int,
-) -> None:
+@room_options(default=False)
+def bench_compose(out: Path, parts: tuple[str, ...], gap: float, room: Any) -> None:
     """Join recordings with known gaps into OUT (.wav) and its reference (.json).
 
     The reference is what `bench latency --reference` and the shared
@@ -728,8 +740,7 @@ def bench_compose(
             items.append(Part(lang, audio, Path(text).read_text(encoding="utf-8").strip()))
         except OSError as exc:
             raise ConfigError(f"--part {item!r}: cannot read {text}: {exc.strerror}") from None
-    chosen = _room(rt60, snr, drr, seed) if room else None
-    reference = compose(items, out.with_suffix(".wav"), gap, chosen)
+    reference = compose(items, out.with_suffix(".wav"), gap, room)
     click.echo(json.dumps(reference, ensure_ascii=False, indent=1))
 
 
@@ -741,10 +752,8 @@ def bench_compose(
     default=None,
     help="The shared test data (default: $COMPANION_TEST_DATA or ../shared/data).",
 )
-@room_options
-def bench_sets(
-    out_dir: Path, data: Path | None, rt60: float, snr: float, drr: float, seed: int
-) -> None:
+@room_options(default=True)
+def bench_sets(out_dir: Path, data: Path | None, room: Any) -> None:
     """Build the tuning and test sets (bench/sets.py) into OUT_DIR, clean and through the room."""
     import os
 
@@ -752,71 +761,10 @@ def bench_sets(
 
     root = data or Path(os.environ.get("COMPANION_TEST_DATA") or "../shared/data")
     out_dir.mkdir(parents=True, exist_ok=True)
-    room = _room(rt60, snr, drr, seed)
     for s in SETS:
         path = build_set(s, root, out_dir, room)
         kind = "tuning" if s.tuning else "test"
         click.echo(f"{s.name} ({kind}): {path}, {path.with_suffix('.json')}", err=True)
-
-
-@bench.command("channels")
-@click.option(
-    "--audio",
-    "audios",
-    multiple=True,
-    required=True,
-    metavar="LANG=FILE",
-    help="A channel to caption, e.g. en=talk.wav, with its reference in talk.json "
-    "(repeat for more channels).",
-)
-@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option(
-    "--offline/--no-offline",
-    default=True,
-    show_default=True,
-    help="Also score the same model on each whole file (beam 5, VAD).",
-)
-@RUNS_OPTION
-@ROOM_FLAG
-@room_options
-@EVENTS_OPTION
-@SET_OPTION
-@click.option("--model", default=None, help="Override whisper.model.")
-@CONFIG_OPTION
-def bench_channels(
-    audios: tuple[str, ...],
-    speed: float,
-    offline: bool,
-    runs: int,
-    room: bool,
-    rt60: float,
-    snr: float,
-    drr: float,
-    seed: int,
-    events_dir: Path | None,
-    overrides: tuple[str, ...],
-    model: str | None,
-    config_path: Path | None,
-) -> None:
-    """Caption several channels at once, each looped to last as long as the longest;
-    print each one's figures as `bench latency` does (clean and room, RUNS times)."""
-    specs = []
-    for item in audios:
-        lang, sep, path = item.partition("=")
-        if not sep or not path:
-            raise ConfigError(f"--audio takes LANG=FILE, got {item!r}")
-        specs.append((lang, path, Path(path).with_suffix(".json")))
-    _bench_tracks(
-        specs,
-        speed,
-        offline,
-        runs,
-        _room(rt60, snr, drr, seed) if room else None,
-        events_dir,
-        overrides,
-        model,
-        config_path,
-    )
 
 
 @bench.command("fanout")

@@ -222,7 +222,10 @@ class Captioner:
             languages=self.languages,
             contexts=self._contexts if lang == "auto" else None,
             context=self._prompt(request),
-            hotwords=self.hotwords,
+            # The glossary helps a whole utterance (measured on the tuning set: without
+            # it the room's WER was 1.8 points worse) but leaks into the short windows
+            # of partials ("SSE, SNU" over a breath): finals only.
+            hotwords=self.hotwords if request.final else "",
             beam_size=beam,
             word_times=request.word_times,
         )

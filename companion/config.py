@@ -149,7 +149,11 @@ class CaptionerSettings(_Strict):
         0.25, ge=0, le=5, description="Speech shorter than this is ignored, seconds."
     )
     speech_pad: float = Field(
-        0.3, ge=0, le=2, description="Audio kept before speech onset, seconds."
+        1.0,
+        ge=0,
+        le=2,
+        description="Audio decoded before speech onset (never before the last final's "
+        "end), seconds: quiet first words the VAD did not call speech are still heard.",
     )
     vad_threshold: float = Field(
         0.5, gt=0, lt=1, description="Silero VAD probability above which a frame is speech."

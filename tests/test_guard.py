@@ -82,6 +82,25 @@ def test_a_whole_phrase_said_twice_is_a_loop() -> None:
     assert kept("we will fight, we will fight on") == "we will fight, we will fight on"
 
 
+RUNAWAY = Evidence(no_speech_prob=0.05, avg_logprob=-0.2, speech_seconds=6.0, runaway=True)
+
+
+def test_a_runaway_decode_loses_the_repeat_it_ends_with() -> None:
+    said = "각 탭을 사용하는 방법을 배우려면 다음 단계에서 제공되는 링크를 사용합니다."
+    looped = f"{said} 각 탭을 사용하는 방법을 배우려면 다음 단계에서"
+    assert kept(looped, "ko", RUNAWAY) == said
+    assert kept(looped, "ko", STRONG) == looped  # it stopped by itself: nothing to say
+    result = clean(words(f"{said} 각 탭을 사용하는 \ufffd"), "ko", RUNAWAY)
+    assert result.reason == "a character cut in half"
+    assert "".join(words(said)[i] for i in result.keep[: len(said.split())]).strip() == said
+
+
+def test_a_runaway_decode_without_a_repeat_is_kept() -> None:
+    assert kept("we will go to the market and then", evidence=RUNAWAY) == (
+        "we will go to the market and then"
+    )
+
+
 def test_a_one_word_loop() -> None:
     result = clean(words("the the the the the end"), "en", STRONG)
     assert result.keep == (0, 5)

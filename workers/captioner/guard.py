@@ -15,6 +15,10 @@ can loop until the window ends. Each rule below removes one known failure, in or
     that ends the words (a loop cut off by the end of the window). Words after the
     loop stay. Real speech rarely says the same phrase three times running, or a
     whole phrase twice, and when it does, one copy still carries the meaning.
+    A decode that stops at its token cap instead of its end has run away (beam
+    search prefers a confident repeat to stopping): its words that end it by
+    repeating earlier ones go, whole or cut off. So does any word with a character cut
+    in half (U+FFFD: the cap fell inside a Hangul syllable's bytes).
 (c) Stock phrases, sentence by sentence, compared after NFKC, lower-casing and removal
     of spaces and punctuation. `ALWAYS_*` phrases come from the end of YouTube videos
     and broadcast news ("thanks for watching", "MBC 뉴스 ○○○입니다") and are never
@@ -101,6 +105,7 @@ class Evidence:
     no_speech_prob: float
     avg_logprob: float
     speech_seconds: float
+    runaway: bool = False  # the decode stopped at its token cap, not at its end
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,20 @@ def _drop_loops_once(words: Sequence[str], kept: list[int]) -> tuple[list[int], 
             reason = f"looping repeat of '{_text(words, kept[i : i + n])}' x{reps}"
         i += covered
     return out, reason
+
+
+def _drop_runaway_tail(words: Sequence[str], kept: list[int]) -> tuple[list[int], str | None]:
+    """Rule (b), for a decode that ran to its token cap: the words it ends with that
+    repeat words earlier in it (two or more, compared as in rule (b)) go."""
+    keys = [_norm(words[i]) for i in kept]
+    for start in range(1, len(keys) - 1):
+        tail = keys[start:]
+        if not all(tail):
+            continue
+        n = len(tail)
+        if any(keys[j : j + n] == tail for j in range(start - n + 1)):
+            return kept[:start], f"runaway repeat of '{_text(words, kept[start:])}'"
+    return kept, None
 
 
 def _sentences(words: Sequence[str], kept: list[int]) -> list[list[int]]:
@@ -231,7 +250,13 @@ def clean(words: Sequence[str], lang: str, evidence: Evidence) -> Cleaned:
             f"avg_logprob {evidence.avg_logprob:.2f}",
         )
     reasons: list[str] = []
-    kept = list(range(len(words)))
+    kept = [i for i, w in enumerate(words) if "\ufffd" not in w]
+    if len(kept) < len(words):
+        reasons.append("a character cut in half")
+    if evidence.runaway:
+        kept, reason = _drop_runaway_tail(words, kept)
+        if reason:
+            reasons.append(reason)
     while True:  # loops until none is left, then stock phrases, and again: see above
         after, reason = _drop_loops_once(words, kept)
         if reason is None:

@@ -69,7 +69,7 @@ class PolicySettings:
     end_pad: float = 0.25
     max_utterance: float = 12.0
     min_speech: float = 0.25
-    speech_pad: float = 0.3
+    speech_pad: float = 1.0
     vad_threshold: float = 0.5
     partial_min_logprob: float = -1.0
 

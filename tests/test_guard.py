@@ -89,10 +89,25 @@ def test_a_runaway_decode_loses_the_repeat_it_ends_with() -> None:
     said = "각 탭을 사용하는 방법을 배우려면 다음 단계에서 제공되는 링크를 사용합니다."
     looped = f"{said} 각 탭을 사용하는 방법을 배우려면 다음 단계에서"
     assert kept(looped, "ko", RUNAWAY) == said
-    assert kept(looped, "ko", STRONG) == looped  # it stopped by itself: nothing to say
+    assert kept(looped, "ko", STRONG) == said  # the window said again, in any case
+    ran = "the cat sat on the mat and the cat sat"  # no sentence end: only if it ran away
+    assert kept(ran, evidence=RUNAWAY) == "the cat sat on the mat and"
+    assert kept(ran) == ran
     result = clean(words(f"{said} 각 탭을 사용하는 \ufffd"), "ko", RUNAWAY)
     assert result.reason == "a character cut in half"
     assert "".join(words(said)[i] for i in result.keep[: len(said.split())]).strip() == said
+
+
+def test_the_window_said_again_after_its_sentence_goes() -> None:
+    said = "각 프로젝트는 도맨 및 국가 슬래시 언어에만 적용됩니다."
+    assert kept(f"{said} 각 프로젝트는 도맨", "ko") == said
+    again = "프로젝트를 만들려면 마법사에서 제공하는 지침을 따릅니다."
+    assert kept(f"{again} 프로젝트를 만들려면 마법사에서 제공하는 지침", "ko") == again
+    assert kept(f"{said} {said}", "ko") == said
+    two = "It was late. We went home."
+    assert kept(f"{two} We went") == two  # a later sentence started over
+    assert kept("Yes. Yes we can.") == "Yes. Yes we can."  # one word is not a restart
+    assert kept("We will. We will go on.") == "We will. We will go on."  # goes on
 
 
 def test_a_runaway_decode_without_a_repeat_is_kept() -> None:

@@ -132,7 +132,6 @@ class WhisperEngine:
         word_times: bool = True,
         languages: tuple[str, ...] = (),
         contexts: dict[str, list[int]] | None = None,
-        timestamps: bool = False,
     ) -> Decoded:
         """Decode ``audio`` (starting at audio time ``offset``) after ``prefix``.
 
@@ -144,12 +143,6 @@ class WhisperEngine:
         ``lang="auto"`` the language is detected on this window's encoder output (no
         second encoder pass), among ``languages`` when given, and ``contexts`` gives
         the prompt per language (the earlier finals in that language).
-
-        With ``timestamps`` (final decodes) Whisper writes its timestamp tokens as it
-        was trained to, and only the segments it places inside the audio are kept:
-        without them it tends to say the window again into the padding after the
-        speech ("… 적용됩니다. 각 프로젝트는 …"), and beam search, which prefers a
-        confident repeat to stopping, more so. No ``prefix`` with ``timestamps``.
         """
         import ctranslate2
         from faster_whisper.transcribe import merge_punctuations
@@ -171,20 +164,13 @@ class WhisperEngine:
         if head:
             prompt = [tok.sot_prev, *head[-MAX_PROMPT:]]
         prefix_tokens = tok.encode(" " + prefix.strip()) if prefix.strip() else []
-        if timestamps:
-            prompt += [*tok.sot_sequence]
-            prefix_tokens = []
-        else:
-            prompt += [*tok.sot_sequence, tok.no_timestamps, *prefix_tokens]
+        prompt += [*tok.sot_sequence, tok.no_timestamps, *prefix_tokens]
         seconds = len(audio) / SAMPLE_RATE if new_seconds is None else new_seconds
         max_new = int(max(0.0, seconds) * TOKENS_PER_SECOND) + 10
-        if timestamps:
-            max_new += int(seconds) * 2 + 4  # room for the timestamp tokens too
         result = self.model.model.generate(
             encoded,
             [prompt],
             beam_size=beam_size,
-            max_initial_timestamp_index=int(seconds / 0.02),
             max_length=min(448, len(prompt) + max_new),
             return_scores=True,
             return_no_speech_prob=True,
@@ -193,10 +179,7 @@ class WhisperEngine:
             repetition_penalty=1.0,
             no_repeat_ngram_size=0,
         )[0]
-        generated = list(result.sequences_ids[0])
-        if timestamps:
-            generated = _inside(generated, tok.timestamp_begin, len(audio) / SAMPLE_RATE)
-        sequence = [t for t in generated if t < tok.eot]
+        sequence = [t for t in result.sequences_ids[0] if t < tok.eot]
         new_tokens = (
             sequence[len(prefix_tokens) :]
             if sequence[: len(prefix_tokens)] == prefix_tokens
@@ -207,8 +190,7 @@ class WhisperEngine:
             no_speech_prob=float(result.no_speech_prob),
             avg_logprob=score,
             speech_seconds=len(audio) / SAMPLE_RATE,
-            # stopped by the cap, not by itself
-            runaway=len(result.sequences_ids[0]) >= max_new - 1,
+            runaway=len(new_tokens) >= max_new - 1,  # stopped by the cap, not by itself
         )
         words: tuple[Word, ...] = ()
         if new_tokens and not word_times:
@@ -236,39 +218,6 @@ class WhisperEngine:
             if not languages or code in languages:
                 return code, float(probability)
         return (languages[0] if languages else "en"), 0.0
-
-
-PADDING_MARGIN = 0.2  # a segment starting this close to the audio's end is in the padding
-
-
-def _inside(tokens: list[int], timestamp_begin: int, seconds: float) -> list[int]:
-    """The text tokens of the segments Whisper placed inside ``seconds`` of audio.
-
-    A segment is the text between two timestamp tokens (0.02 s each). One that starts
-    in the last ``PADDING_MARGIN`` of the audio or after it is Whisper writing into the
-    padding (the window's end is the last speech plus ``end_pad``, so nothing said
-    starts there), and it and everything after it go. Where a segment ends says
-    little: on a trimmed window Whisper rounds its last timestamp up, often past the
-    audio (measured: "0.0 … 4.0" for 3.4 s of Korean).
-    """
-    out: list[int] = []
-    text: list[int] = []
-    start: float | None = None
-    for t in tokens:
-        if t < timestamp_begin:
-            text.append(t)
-            continue
-        at = (t - timestamp_begin) * 0.02
-        if start is None or not text:
-            start = at
-            continue
-        if start >= seconds - PADDING_MARGIN:
-            return out
-        out += text
-        text, start = [], None
-    if text and (start is None or start < seconds - PADDING_MARGIN):
-        out += text
-    return out
 
 
 def _after_prefix(aligned: list[dict[str, Any]], skip: int, offset: float) -> list[Word]:

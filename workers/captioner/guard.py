@@ -15,6 +15,9 @@ can loop until the window ends. Each rule below removes one known failure, in or
     that ends the words (a loop cut off by the end of the window). Words after the
     loop stay. Real speech rarely says the same phrase three times running, or a
     whole phrase twice, and when it does, one copy still carries the meaning.
+    Whisper also says the window again after finishing it, into the silence that pads
+    it ("… 적용됩니다. 각 프로젝트는 도맨"): words after a sentence end that start one
+    of the decode's sentences over, up to the end of the words, go.
     A decode that stops at its token cap instead of its end has run away (beam
     search prefers a confident repeat to stopping): its words that end it by
     repeating earlier ones go, whole or cut off. So does any word with a character cut
@@ -179,6 +182,29 @@ def _drop_runaway_tail(words: Sequence[str], kept: list[int]) -> tuple[list[int]
     return kept, None
 
 
+def _drop_restart(words: Sequence[str], kept: list[int]) -> tuple[list[int], str | None]:
+    """Rule (b), Whisper saying the window again: after a sentence ends, the words
+    that end the decode (two or more) go when they are all the start of one of its
+    earlier sentences, said over."""
+    sentences = _sentences(words, kept)
+    starts = [[_norm(words[i]) for i in s] for s in sentences]
+    for k in range(1, len(sentences)):
+        tail = [_norm(words[i]) for s in sentences[k:] for i in s]
+        if len(tail) < 2 or not all(tail):
+            continue
+        for earlier in starts[:k]:
+            n = len(tail)  # the last word may be cut off ("지침" for "지침을")
+            if (
+                n <= len(earlier)
+                and tail[:-1] == earlier[: n - 1]
+                and (earlier[n - 1].startswith(tail[-1]))
+            ):
+                cut = sentences[k][0]
+                at = kept.index(cut)
+                return kept[:at], f"the window said again: '{_text(words, kept[at:])}'"
+    return kept, None
+
+
 def _sentences(words: Sequence[str], kept: list[int]) -> list[list[int]]:
     """The kept word indices, grouped into sentences by their final punctuation."""
     sentences: list[list[int]] = [[]]
@@ -253,10 +279,11 @@ def clean(words: Sequence[str], lang: str, evidence: Evidence) -> Cleaned:
     kept = [i for i, w in enumerate(words) if "\ufffd" not in w]
     if len(kept) < len(words):
         reasons.append("a character cut in half")
-    if evidence.runaway:
+    kept, reason = _drop_restart(words, kept)
+    if reason is None and evidence.runaway:
         kept, reason = _drop_runaway_tail(words, kept)
-        if reason:
-            reasons.append(reason)
+    if reason:
+        reasons.append(reason)
     while True:  # loops until none is left, then stock phrases, and again: see above
         after, reason = _drop_loops_once(words, kept)
         if reason is None:

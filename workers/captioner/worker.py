@@ -228,7 +228,6 @@ class Captioner:
             hotwords=self.hotwords if request.final else "",
             beam_size=beam,
             word_times=request.word_times,
-            timestamps=request.final,
         )
         self._utterance_lang.decoded(request.utterance, decoded.lang or lang)
         self.stats.decodes += 1

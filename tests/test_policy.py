@@ -319,7 +319,7 @@ def test_cut_point() -> None:
     frames = [(f * (k + 1), p) for k, p in enumerate([0.9, 0.4, 0.9, 0.3, 0.2, 0.3, 0.9])]
     assert cut_point(frames, 0.5) == pytest.approx(f * 4.5)  # the middle of the longest dip
     flat = [(f * (k + 1), p) for k, p in enumerate([0.9, 0.8, 0.7, 0.8, 0.7])]
-    assert cut_point(flat, 0.5) == pytest.approx(f * 3)  # the least speech-like, earliest
+    assert cut_point(flat, 0.5) == pytest.approx(f * 5)  # the least speech-like, latest
 
 
 def test_on_result_takes_only_the_pending_request() -> None:

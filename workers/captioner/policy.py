@@ -32,10 +32,12 @@ final decode's window and context depend only on the audio and on the finals bef
 it. So the finals are the same on every run, whatever the machine's load; load
 moves only their timing and the partials.
 
-* **Over-long utterances** are cut at ``max_utterance``: at the longest pause (VAD
-  frames below the threshold) in the second half of the window, or the least
-  speech-like frame when there is none. The part before the cut gets its final; the
-  rest goes on as the same utterance. The window decoded is never longer than
+* **Long utterances** end at shorter pauses as they grow: past half of
+  ``max_utterance`` the pause needed falls from ``end_silence`` to ``final_after``.
+  One that reaches ``max_utterance`` without any is cut: at the longest pause (VAD
+  frames below the threshold) in its last third, or its least speech-like frame.
+  The part before the cut gets its final (``end_of_utterance`` false); the rest goes
+  on as the same utterance. The window decoded is never longer than
   ``max_utterance``, so the cost of a decode is bounded.
 * **No audio twice**: an utterance's window starts ``speech_pad`` before its onset,
   but never before the end of the previous final's window, so a phrase at the seam
@@ -55,6 +57,7 @@ from companion.captions import Word
 from workers.captioner.guard import Evidence, clean
 
 FRAME = 512 / 16000  # one Silero VAD frame, seconds
+CUT_LOOKBACK = 1 / 3  # the share of max_utterance, back from the cap, a cut is looked for in
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,8 @@ def cut_point(frames: Sequence[tuple[float, float]], threshold: float) -> float:
     """Where to cut an over-long utterance, given ``(frame end, speech probability)``.
 
     The middle of the longest run of frames below ``threshold`` (a pause between
-    words); without one, the end of the least speech-like frame. The earliest wins
-    a tie, so the choice depends on the frames alone.
+    words); without one, the end of the least speech-like frame. The latest wins a
+    tie (the sooner its final), and the choice depends on the frames alone.
     """
     best: tuple[int, float] | None = None  # (frames in the run, cut time)
     run: list[float] = []
@@ -161,12 +164,12 @@ def cut_point(frames: Sequence[tuple[float, float]], threshold: float) -> float:
         if p < threshold:
             run.append(end)
             continue
-        if run and (best is None or len(run) > best[0]):
+        if run and (best is None or len(run) >= best[0]):
             best = (len(run), (run[0] - FRAME + run[-1]) / 2)
         run = []
     if best is not None:
         return best[1]
-    return min(frames, key=lambda f: f[1])[0]
+    return min(frames, key=lambda f: (f[1], -f[0]))[0]
 
 
 @dataclass
@@ -179,7 +182,7 @@ class _Final:
     end_of_utterance: bool
     request: DecodeRequest | None = None
     result: Hypothesis | None = None
-    shown: bool = False  # a partial of it may be on screen, to be cleared if it is empty
+    shown: bool = False  # a partial or part of it is out: an empty final still closes it
 
 
 @dataclass
@@ -189,6 +192,7 @@ class _Utterance:
     last_decode_at: float = float("-inf")
     shown_partial: bool = False
     candidate: _Final | None = None  # the final decode started in a pause
+    was_cut: bool = False  # a part of it is final already
     frames: deque[tuple[float, float]] = field(default_factory=deque)
 
 
@@ -243,7 +247,7 @@ class StreamingPolicy:
             end = self._last_speech_end + s.end_pad
             if u.candidate is None and silence >= s.final_after - 1e-9 and end > u.start + FRAME:
                 u.candidate = _Final(u.number, u.start, end, end_of_utterance=True)
-            if silence >= s.end_silence - 1e-9:
+            if silence >= self._end_silence(u) - 1e-9:
                 self._confirm(u, end_of_utterance=True)
             elif self.now - u.start >= s.max_utterance - 1e-9:
                 self._cut(u)
@@ -266,21 +270,33 @@ class StreamingPolicy:
             self._utterance = None
             return
         final.end_of_utterance = end_of_utterance
-        final.shown = u.shown_partial
+        final.shown = u.shown_partial or u.was_cut  # something of it is on screen
         self._finals.append(final)
         self._floor = final.end
         if end_of_utterance:
             self._utterance = None
         else:
-            u.start, u.candidate, u.shown_partial = final.end, None, False
+            u.start, u.candidate, u.shown_partial, u.was_cut = final.end, None, False, True
             while u.frames and u.frames[0][0] <= u.start:
                 u.frames.popleft()
 
+    def _end_silence(self, u: _Utterance) -> float:
+        """The pause that ends ``u`` now: ``end_silence`` for the first half of
+        ``max_utterance``, then shorter, down to ``final_after`` at the cap, so that a
+        long utterance ends at a short pause rather than being cut mid-phrase."""
+        s = self.settings
+        half = s.max_utterance / 2
+        grown = min(1.0, max(0.0, (self.now - u.start - half) / half))
+        return s.end_silence - (s.end_silence - s.final_after) * grown
+
     def _cut(self, u: _Utterance) -> None:
-        """An utterance reached ``max_utterance``: the part before a pause is final."""
+        """An utterance reached ``max_utterance`` without a pause: the part before its
+        best break in the last ``CUT_LOOKBACK`` of it is final (not further back, or
+        the words before the cut would wait that long for their final)."""
         s = self.settings
         if u.candidate is None:
-            lo, hi = u.start + s.max_utterance / 2, self.now - 0.5
+            lo = max(u.start + FRAME, self.now - s.max_utterance * CUT_LOOKBACK)
+            hi = self.now - 0.3
             frames = [f for f in u.frames if lo <= f[0] <= hi] or list(u.frames)
             at = max(u.start + FRAME, cut_point(frames, s.vad_threshold))
             u.candidate = _Final(u.number, u.start, at, end_of_utterance=False)

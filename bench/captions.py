@@ -95,35 +95,34 @@ def segment_scores(
     events: Sequence[CaptionEvent], segments: Sequence[dict[str, Any]], speed: float = 1.0
 ) -> dict[str, Any]:
     """Per reference segment, as the shared yardstick scores it: lost or not, and the
-    latency from its ``speech_end`` to the final caption completing it."""
+    latency from its ``speech_end`` to the final caption completing it.
+
+    Characters are aligned segment by segment, against the finals whose words lie
+    within a second of it, so that a recording played twice (the same text again, as
+    ``bench channels`` loops a short track) is not matched against the wrong copy.
+    """
     scale = speed if speed > 0 else 1.0
-    ref: list[str] = []
-    owner: list[int] = []
-    for i, seg in enumerate(segments):
-        units = char_units(str(seg["text"]))
-        ref += units
-        owner += [i] * len(units)
-    hyp: list[str] = []
-    when: list[float] = []
-    for e in sorted((e for e in events if e.final), key=lambda e: e.seq):
-        units = char_units(e.text)
-        hyp += units
-        when += [e.emitted] * len(units)
-    matched: dict[int, float] = {}
-    matcher = difflib.SequenceMatcher(None, ref, hyp, autojunk=False)
-    for a, b, n in matcher.get_matching_blocks():
-        for k in range(n):
-            matched[a + k] = when[b + k]
+    finals = sorted((e for e in events if e.final and e.words), key=lambda e: e.seq)
     latencies: list[float] = []
     lost = 0
-    for i, seg in enumerate(segments):
-        mine = [r for r, o in enumerate(owner) if o == i]
-        hit = [r for r in mine if r in matched]
-        if len(hit) < 0.5 * len(mine):
+    for seg in segments:
+        a, b = float(seg["start"]) - 1.0, float(seg["end"]) + 1.0
+        near = [e for e in finals if a <= (e.words[0].start + e.words[-1].end) / 2 <= b]
+        ref = char_units(str(seg["text"]))
+        hyp: list[str] = []
+        when: list[float] = []
+        for e in near:
+            units = char_units(e.text)
+            hyp += units
+            when += [e.emitted] * len(units)
+        matcher = difflib.SequenceMatcher(None, ref, hyp, autojunk=False)
+        blocks = [blk for blk in matcher.get_matching_blocks() if blk.size]
+        if sum(blk.size for blk in blocks) < 0.5 * len(ref):
             lost += 1
             continue
+        last = blocks[-1]
         end = float(seg.get("speech_end", seg["end"]))
-        latencies.append(matched[hit[-1]] - end / scale)
+        latencies.append(when[last.b + last.size - 1] - end / scale)
     return {
         "sentences": len(segments),
         "sentences_lost": lost,

@@ -155,7 +155,7 @@ def language_suite(
 ) -> dict[str, Any]:
     """``auto`` ``runs`` times per condition (clean, room), the fixed captioners once,
     and the offline yardstick; the median run and the spread of the key figures."""
-    report: dict[str, Any] = {"room": room.describe() if room is not None else None}
+    report: dict[str, Any] = {"room_description": room.describe() if room is not None else None}
     conditions: list[tuple[str, Room | None]] = [("clean", None)]
     if room is not None:
         conditions.append(("room", room))

@@ -121,7 +121,7 @@ def channels_suite(
     report: dict[str, Any] = {
         **provenance(),
         "speed": speed,
-        "room": room.describe() if room is not None else None,
+        "room_description": room.describe() if room is not None else None,
     }
     for condition, chosen in _conditions(room):
         audios = [t.audio if chosen is None else render_room(t.audio, chosen) for t in tracks]

@@ -109,3 +109,18 @@ def test_paced_replay_never_hands_audio_before_its_time() -> None:
         assert time.monotonic() - began >= heard / SAMPLE_RATE / speed - 1e-3
     assert heard == len(audio)
     assert time.monotonic() - began >= 1.5 / speed - 1e-3
+
+
+def test_a_recording_played_twice_is_scored_copy_by_copy() -> None:
+    text = "ask not what your country can do for you"
+    segments = [
+        {"text": text, "start": 1.0, "end": 4.0, "speech_end": 4.0},
+        {"text": text, "start": 11.0, "end": 14.0, "speech_end": 14.0},
+    ]
+    events = [
+        final(1, text, [("a", 1.0, 4.0)], emitted=5.0),
+        final(2, text, [("b", 11.0, 14.0)], emitted=15.0),
+    ]
+    scores = segment_scores(events, segments)
+    assert scores["sentences_lost"] == 0 and scores["sentence_latency_p50"] == pytest.approx(1.0)
+    assert segment_scores(events[:1], segments)["sentences_lost"] == 1

@@ -18,7 +18,10 @@ FINAL = words("And so my fellow Americans ask not what your country can do for y
 def test_the_end_of_the_prompt_said_again_at_the_start_is_an_echo() -> None:
     assert echo_length(words("what your country can do for you. Ask what you can"), FINAL) == 7
     assert echo_length(words("can do for you."), FINAL) == 4
+    assert echo_length(words("can do for you. And more"), FINAL) == 4
     assert echo_length(words("for you."), FINAL) == 2  # the whole decode is the echo
+    # a whole sentence said again is speech (a recording played in a loop, too)
+    assert echo_length(words("what your country can do for you"), FINAL) == 0
 
 
 def test_new_words_are_not_an_echo() -> None:

@@ -126,6 +126,7 @@ def norm_word(text: str) -> str:
 
 ECHO_WORDS = 3  # the least run, at the start of a decode, that repeats the prompt's end
 ECHO_HORIZON = 40  # how many final words back are kept to look for echoes
+ECHO_WHOLE = 4  # a whole decode this short that repeats the prompt's end is an echo
 
 
 def echo_length(words: Sequence[Word], before: Sequence[Word]) -> int:
@@ -134,8 +135,10 @@ def echo_length(words: Sequence[Word], before: Sequence[Word]) -> int:
     Given the earlier finals as its prompt, Whisper sometimes starts by saying their
     last words again ("… your country. Ask what you can do for your country"). An
     echo is a run at the very start of the words that repeats the very end of the
-    words ``before`` them: ``ECHO_WORDS`` words or more, or all of the words when
-    there are two or more. A phrase said again later in an utterance ("the forms of
+    words ``before`` them: ``ECHO_WORDS`` words or more followed by others, or all of
+    the words when there are two to ``ECHO_WHOLE``. A whole sentence said again (a
+    speaker repeating it; a demo's recording played in a loop) is speech, as is a
+    phrase said again later in an utterance ("the forms of
     printed letters should be beautiful … that the forms of printed letters should
     follow") is speech: each utterance is decoded from its own audio, which no other
     final covers, so nothing else can be an echo.
@@ -146,8 +149,10 @@ def echo_length(words: Sequence[Word], before: Sequence[Word]) -> int:
     for k in range(1, min(len(new), len(old)) + 1):
         if new[:k] == old[-k:] and all(new[:k]):
             longest = k
-    if longest >= ECHO_WORDS or (longest == len(new) >= 2):
-        return longest
+    if ECHO_WORDS <= longest < len(new):
+        return longest  # the prompt's end, then what was said
+    if longest == len(new) and 2 <= longest <= ECHO_WHOLE:
+        return longest  # nothing but a short echo
     return 0
 
 

@@ -31,27 +31,22 @@ from workers.captioner.worker import Captioner
 BuildCaptioner = Callable[[str, str], Captioner]  # (channel id, language) -> captioner
 
 
-def provenance() -> dict[str, Any]:
-    """The commit and the date a figure was taken on."""
+def _git(*args: str) -> str:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=False, cwd=Path(__file__).parent
+        )
     except OSError:
-        commit, dirty = "", ""
+        return ""
+    return done.stdout.strip()
+
+
+def provenance() -> dict[str, Any]:
+    """The commit (``+changes`` when tracked files differ from it) and the date."""
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        "commit": (commit or "unknown") + ("+changes" if dirty else ""),
+        "commit": commit + ("+changes" if dirty else ""),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.room import Room, render_room
+from bench.room import Room, conditions, heard
 from companion.captions import CaptionEvent
 from companion.metrics import error_rate
 
@@ -156,15 +156,12 @@ def language_suite(
     """``auto`` ``runs`` times per condition (clean, room), the fixed captioners once,
     and the offline yardstick; the median run and the spread of the key figures."""
     report: dict[str, Any] = {"room_description": room.describe() if room is not None else None}
-    conditions: list[tuple[str, Room | None]] = [("clean", None)]
-    if room is not None:
-        conditions.append(("room", room))
-    for name, chosen in conditions:
-        heard = audio if chosen is None else render_room(audio, chosen)
+    for name, chosen in conditions(room):
+        audio_heard = heard(audio, chosen)
         scored = []
         for k in range(runs):
             progress(f"{name}: auto, run {k + 1}/{runs} …")
-            scored.append(score_languages(caption(heard, "auto"), segments))
+            scored.append(score_languages(caption(audio_heard, "auto"), segments))
         entry: dict[str, Any] = {"auto_runs": scored}
         right = [r["captions_right"] for r in scored if r["captions_right"] is not None]
         if right:
@@ -177,11 +174,11 @@ def language_suite(
         if fixed:
             for lang in sorted({seg["lang"] for seg in segments}):
                 progress(f"{name}: fixed {lang} …")
-                alone = score_languages(caption(heard, lang), segments)
+                alone = score_languages(caption(audio_heard, lang), segments)
                 entry[f"{lang}_fixed_live"] = round(
                     next(iter(alone[lang]["auto"].values())) * 100, 2
                 )
         progress(f"{name}: offline …")
-        entry["offline"] = offline_languages(engine, heard, segments)
+        entry["offline"] = offline_languages(engine, audio_heard, segments)
         report[name] = entry
     return report

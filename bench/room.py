@@ -128,3 +128,13 @@ def render_room(audio: np.ndarray, room: Room) -> np.ndarray:
     if peak > 0.99:  # keep it inside a 16-bit file without clipping
         mixed *= 0.99 / peak
     return np.asarray(mixed, dtype=np.float32)
+
+
+def conditions(room: Room | None) -> list[tuple[str, Room | None]]:
+    """The conditions a benchmark replays: clean, then through ``room`` if given."""
+    return [("clean", None)] + ([("room", room)] if room is not None else [])
+
+
+def heard(audio: np.ndarray, room: Room | None) -> np.ndarray:
+    """``audio`` as it is heard in a condition: as it is, or through ``room``."""
+    return audio if room is None else render_room(audio, room)

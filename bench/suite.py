@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.captions import match_texts, offline, points_lost, run_report, summarise
-from bench.room import Room, render_room
+from bench.room import Room, conditions, heard
 from companion.captions import CaptionEvent
 from workers.captioner.audio import SAMPLE_RATE
 from workers.captioner.engine import WhisperEngine
@@ -81,10 +81,6 @@ def load_reference(path: Path) -> dict[str, Any]:
     return dict(reference)
 
 
-def _conditions(room: Room | None) -> list[tuple[str, Room | None]]:
-    return [("clean", None)] + ([("room", room)] if room is not None else [])
-
-
 def _write_events(directory: Path | None, name: str, events: Sequence[CaptionEvent]) -> None:
     if directory is None:
         return
@@ -118,8 +114,8 @@ def channels_suite(
         "speed": speed,
         "room_description": room.describe() if room is not None else None,
     }
-    for condition, chosen in _conditions(room):
-        audios = [t.audio if chosen is None else render_room(t.audio, chosen) for t in tracks]
+    for condition, chosen in conditions(room):
+        audios = [heard(t.audio, chosen) for t in tracks]
         per_track: list[list[dict[str, Any]]] = [[] for _ in tracks]
         for k in range(runs):
             progress(f"{condition} run {k + 1}/{runs} …")

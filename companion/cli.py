@@ -686,7 +686,7 @@ def bench_language(
 
     def caption(heard: Any, lang: str) -> list[CaptionEvent]:
         captioner = build_captioner(config, engine, "floor", lang, speed)
-        return run_channels([(captioner, heard)], speed, None)[0].events
+        return run_channels([(captioner, heard)], speed)[0].events
 
     report: dict[str, Any] = {**provenance(), "audio": audio, "speed": speed}
     report |= language_suite(

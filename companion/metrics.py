@@ -3,8 +3,6 @@
 * ``error_rate``: WER for English after Whisper's English normaliser; CER for
   Korean (and other languages) over characters without spaces or punctuation,
   the same units as ``shared/tools/score_captions.py``.
-* ``final_word_latencies``: for each word of each final caption, the wall-clock
-  delay from the end of the word in the audio to the final caption holding it.
 * ``first_shown_latencies``: for each final word, the delay from its end in the
   audio to the first caption (partial or final) that showed it.
 
@@ -56,12 +54,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def final_text(events: Iterable[CaptionEvent]) -> str:
     """The text of the final captions, in sequence order."""
     return " ".join(e.text for e in sorted(events, key=lambda e: e.seq) if e.final and e.text)
-
-
-def final_word_latencies(events: Iterable[CaptionEvent], speed: float = 1.0) -> list[float]:
-    """Per final word: emission of its final caption minus its end in the audio."""
-    scale = speed if speed > 0 else 1.0
-    return [e.emitted - w.end / scale for e in events if e.final for w in e.words]
 
 
 def _norm(word: str) -> str:

@@ -15,7 +15,8 @@ from bench.captions import (
     summarise,
 )
 from bench.suite import Track, looped
-from companion.captions import CaptionEvent, Word
+from companion.captions import CaptionEvent
+from tests.caption_events import final_caption
 from workers.captioner.audio import SAMPLE_RATE
 from workers.captioner.replay import paced_array
 
@@ -23,19 +24,7 @@ from workers.captioner.replay import paced_array
 def final(
     seq: int, text: str, words: list[tuple[str, float, float]], emitted: float
 ) -> CaptionEvent:
-    ws = tuple(Word(f" {t}", a, b) for t, a, b in words)
-    return CaptionEvent(
-        channel="en",
-        seq=seq,
-        final=True,
-        text=text,
-        lang="en",
-        start=ws[0].start if ws else 0.0,
-        end=ws[-1].end if ws else 0.0,
-        emitted=emitted,
-        utterance=seq,
-        words=ws,
-    )
+    return final_caption(seq, text, words, emitted)
 
 
 RUNS = [(1.0, 3.0), (4.0, 9.0)]

@@ -17,12 +17,13 @@ import pytest
 from playwright.sync_api import Browser, Route
 
 from companion.bus.memory import MemoryBus
-from companion.captions import CaptionEvent, Word
+from companion.captions import CaptionEvent
 from companion.config import parse_config
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
 from tests.browser_support import FAKE_IFRAME_API, ThreadedServer, chromium
+from tests.caption_events import final_caption
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +33,8 @@ def browser() -> Iterator[Browser]:
 
 
 def caption(seq: int, text: str, utterance: int, end: bool) -> CaptionEvent:
-    words = tuple(
-        Word(f" {w}", seq + i * 0.1, seq + i * 0.1 + 0.1) for i, w in enumerate(text.split())
-    )
-    return CaptionEvent(
-        channel="en",
-        seq=seq,
-        final=True,
-        text=text,
-        lang="en",
-        start=words[0].start,
-        end=words[-1].end,
-        emitted=float(seq),
-        utterance=utterance,
-        end_of_utterance=end,
-        words=words,
-        lines=(text,),
-        at=1_800_000_000.0 + seq,
-    )
+    said = [(w, seq + i * 0.1, seq + i * 0.1 + 0.1) for i, w in enumerate(text.split())]
+    return final_caption(seq, text, said, float(seq), utterance, end_of_utterance=end)
 
 
 def _outside(route: Route) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from companion.captions import CaptionEvent, Word
-from companion.metrics import error_rate, final_word_latencies, first_shown_latencies, percentile
+from companion.metrics import error_rate, first_shown_latencies, percentile
 
 
 def ev(
@@ -25,14 +25,13 @@ def test_percentile_nearest_rank() -> None:
     assert percentile([float(i) for i in range(101)], 0.95) == 95.0
 
 
-def test_latencies_per_word() -> None:
+def test_first_shown_latency_per_word() -> None:
     words = (Word(" ask", 0.2, 0.5), Word(" not", 0.6, 1.0))
     events = [
         ev(1, False, "ask", 0.9),
         ev(2, False, "ask nod", 1.4),
         ev(3, True, "ask not", 2.0, words),
     ]
-    assert final_word_latencies(events) == [1.5, 1.0]
     assert first_shown_latencies(events) == [0.4, 1.0]
     # at double speed the audio ends at half the wall time
-    assert final_word_latencies(events, speed=2.0) == [1.75, 1.5]
+    assert first_shown_latencies(events, speed=2.0) == [0.65, 1.5]

@@ -1,8 +1,9 @@
 """The Whisper decoder behind the streaming policy (faster-whisper / CTranslate2).
 
 One ``WhisperEngine`` per loaded model; ``decode`` turns one window of 16 kHz audio
-into words with times, forcing the words already final as a prefix so they never
-change. Two things make each decode cheap enough for live partials on two cores:
+(an utterance, or its part before a cut) into words with times, with the earlier
+finals as Whisper's prompt. Two things make each decode cheap enough for live
+partials on two cores:
 
 * ``encoder_window = "trimmed"``: Whisper's encoder is given the window plus one
   second of padding (at least 6 s in all) instead of the full 30 s it was trained
@@ -11,8 +12,8 @@ change. Two things make each decode cheap enough for live partials on two cores:
   instead of 1.5 s). Windows of under 6 s looped ("and so my fellow Americans and so
   my fellow Americans …") more often, hence the floor. ``"full"`` keeps Whisper's
   30-second window for anyone who prefers to pay for it.
-* greedy decoding without timestamp tokens; word times come from one cross-attention
-  alignment pass (``find_alignment``), only when the words are wanted.
+* no timestamp tokens; word times come from one cross-attention alignment pass
+  (``find_alignment``), only when the words are wanted (finals).
 """
 
 from __future__ import annotations
@@ -124,20 +125,18 @@ class WhisperEngine:
         audio: np.ndarray,
         offset: float,
         lang: str,
-        prefix: str = "",
         context: list[int] | None = None,
         hotwords: str = "",
         beam_size: int = 1,
-        new_seconds: float | None = None,
         word_times: bool = True,
         languages: tuple[str, ...] = (),
         contexts: dict[str, list[int]] | None = None,
     ) -> Decoded:
-        """Decode ``audio`` (starting at audio time ``offset``) after ``prefix``.
+        """Decode ``audio`` (starting at audio time ``offset``).
 
-        ``new_seconds`` is how much of the window is not covered by the prefix; it caps
-        the tokens generated (``TOKENS_PER_SECOND``), so a decode that starts to loop
-        stops early instead of running to Whisper's 448-token limit. Without
+        The tokens generated are capped by the window's length (``TOKENS_PER_SECOND``),
+        so a decode that starts to loop stops early instead of running to Whisper's
+        448-token limit; one that reaches the cap is flagged ``runaway``. Without
         ``word_times`` the alignment pass is skipped and every word is stamped with the
         window's end (enough for a partial that cannot become final yet). With
         ``lang="auto"`` the language is detected on this window's encoder output (no
@@ -163,10 +162,9 @@ class WhisperEngine:
             head += context
         if head:
             prompt = [tok.sot_prev, *head[-MAX_PROMPT:]]
-        prefix_tokens = tok.encode(" " + prefix.strip()) if prefix.strip() else []
-        prompt += [*tok.sot_sequence, tok.no_timestamps, *prefix_tokens]
-        seconds = len(audio) / SAMPLE_RATE if new_seconds is None else new_seconds
-        max_new = int(max(0.0, seconds) * TOKENS_PER_SECOND) + 10
+        prompt += [*tok.sot_sequence, tok.no_timestamps]
+        seconds = len(audio) / SAMPLE_RATE
+        max_new = int(seconds * TOKENS_PER_SECOND) + 10
         result = self.model.model.generate(
             encoded,
             [prompt],
@@ -179,32 +177,32 @@ class WhisperEngine:
             repetition_penalty=1.0,
             no_repeat_ngram_size=0,
         )[0]
-        sequence = [t for t in result.sequences_ids[0] if t < tok.eot]
-        new_tokens = (
-            sequence[len(prefix_tokens) :]
-            if sequence[: len(prefix_tokens)] == prefix_tokens
-            else sequence
-        )
+        new_tokens = [t for t in result.sequences_ids[0] if t < tok.eot]
         score = float(result.scores[0]) if result.scores else 0.0
         evidence = Evidence(
             no_speech_prob=float(result.no_speech_prob),
             avg_logprob=score,
-            speech_seconds=len(audio) / SAMPLE_RATE,
+            speech_seconds=seconds,
             runaway=len(new_tokens) >= max_new - 1,  # stopped by the cap, not by itself
         )
         words: tuple[Word, ...] = ()
         if new_tokens and not word_times:
             texts, _ = tok.split_to_word_tokens([*new_tokens, tok.eot])
-            end = round(offset + len(audio) / SAMPLE_RATE, 3)
+            end = round(offset + seconds, 3)
             words = tuple(Word(t, end, end) for t in texts if t)
         elif new_tokens:
-            alignment = self.model.find_alignment(
-                tok, [prefix_tokens + new_tokens], encoded, content
-            )[0]
+            alignment = self.model.find_alignment(tok, [new_tokens], encoded, content)[0]
             merge_punctuations(alignment, PREPEND, APPEND)
-            aligned = [w for w in alignment if w["word"]]
-            skip = len(tok.decode(prefix_tokens)) if prefix_tokens else 0
-            words = tuple(_after_prefix(aligned, skip, offset))
+            words = tuple(
+                Word(
+                    text=str(w["word"]),
+                    start=round(offset + float(w["start"]), 3),
+                    end=round(offset + float(w["end"]), 3),
+                    probability=float(w["probability"]),
+                )
+                for w in alignment
+                if w["word"]
+            )
         seconds_taken = time.perf_counter() - began
         return Decoded(words, tuple(new_tokens), evidence, seconds_taken, lang, probability)
 
@@ -218,22 +216,3 @@ class WhisperEngine:
             if not languages or code in languages:
                 return code, float(probability)
         return (languages[0] if languages else "en"), 0.0
-
-
-def _after_prefix(aligned: list[dict[str, Any]], skip: int, offset: float) -> list[Word]:
-    """The aligned words that come after the first ``skip`` characters of text."""
-    out: list[Word] = []
-    seen = 0
-    for w in aligned:
-        text = str(w["word"])
-        if seen >= skip:
-            out.append(
-                Word(
-                    text=text,
-                    start=round(offset + float(w["start"]), 3),
-                    end=round(offset + float(w["end"]), 3),
-                    probability=float(w["probability"]),
-                )
-            )
-        seen += len(text)
-    return out

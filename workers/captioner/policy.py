@@ -184,7 +184,7 @@ class _Final:
     utterance: int
     start: float
     end: float
-    end_of_utterance: bool
+    end_of_utterance: bool = False  # decided when the final is confirmed
     request: DecodeRequest | None = None
     result: Hypothesis | None = None
     shown: bool = False  # a partial or part of it is out: an empty final still closes it
@@ -251,7 +251,7 @@ class StreamingPolicy:
             silence = self.now - self._last_speech_end
             end = self._last_speech_end + s.end_pad
             if u.candidate is None and silence >= s.final_after - 1e-9 and end > u.start + FRAME:
-                u.candidate = _Final(u.number, u.start, end, end_of_utterance=True)
+                u.candidate = _Final(u.number, u.start, end)
             if silence >= self._end_silence(u) - 1e-9:
                 self._confirm(u, end_of_utterance=True)
             elif self.now - u.start >= s.max_utterance - 1e-9:
@@ -304,7 +304,7 @@ class StreamingPolicy:
             hi = self.now - 0.3
             frames = [f for f in u.frames if lo <= f[0] <= hi] or list(u.frames)
             at = max(u.start + FRAME, cut_point(frames, s.vad_threshold))
-            u.candidate = _Final(u.number, u.start, at, end_of_utterance=False)
+            u.candidate = _Final(u.number, u.start, at)
         self._confirm(u, end_of_utterance=False)
 
     # ---------------------------------------------------------------- decisions
@@ -432,7 +432,7 @@ class StreamingPolicy:
         if u is not None:
             end = min(self.now, self._last_speech_end + self.settings.end_pad)
             if u.candidate is None and end > u.start + FRAME:
-                u.candidate = _Final(u.number, u.start, end, True)
+                u.candidate = _Final(u.number, u.start, end)
             self._confirm(u, end_of_utterance=True)
         self._drain()
         return self.poll()

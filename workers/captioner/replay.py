@@ -57,17 +57,14 @@ def replay(
 
 @dataclass
 class Collector:
-    """Keeps events in memory (and optionally as JSON Lines) for a benchmark."""
+    """Keeps events in memory for a benchmark."""
 
-    jsonl: IO[str] | None = None
     events: list[CaptionEvent] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, event: CaptionEvent) -> None:
         with self.lock:
             self.events.append(event)
-            if self.jsonl is not None:
-                self.jsonl.write(event.to_json() + "\n")
 
 
 def paced_array(
@@ -84,11 +81,9 @@ def paced_array(
         yield audio[i : i + step]
 
 
-def run_channels(
-    jobs: list[tuple[Captioner, np.ndarray]], speed: float, jsonl: IO[str] | None = None
-) -> list[Collector]:
+def run_channels(jobs: list[tuple[Captioner, np.ndarray]], speed: float) -> list[Collector]:
     """Replay in-memory recordings on several captioners at once (a benchmark)."""
-    collectors = [Collector(jsonl) for _ in jobs]
+    collectors = [Collector() for _ in jobs]
 
     def run(captioner: Captioner, audio: np.ndarray, sink: Collector) -> None:
         chunks = paced_array(audio, speed)

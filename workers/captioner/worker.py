@@ -203,15 +203,11 @@ class Captioner:
 
     def _decode(self, request: DecodeRequest, emit: Emit) -> None:
         audio = self._buffer.window(request.start, request.end)
-        if len(audio) < SAMPLE_RATE // 100:  # nothing to hear (the policy never asks for it)
-            nothing = Evidence(no_speech_prob=1.0, avg_logprob=0.0, speech_seconds=0.0)
-            self.policy.on_result(request, Hypothesis((), nothing, 0.0))
-            return
         beam = self.whisper.final_beam_size if request.final else self.whisper.beam_size
         lang = self._utterance_lang.for_decode(request.utterance)
         if lang == "auto" and not request.final and request.end - request.start < DETECT_SECONDS:
-            # Too little audio to tell the language: words decoded now in a guessed
-            # language could agree with the next guess and become final.
+            # Too little audio to tell the language: a partial decoded in a guessed
+            # language would be shown, and filed, in the wrong one.
             nothing = Evidence(no_speech_prob=0.0, avg_logprob=0.0, speech_seconds=0.0)
             self.policy.on_result(request, Hypothesis((), nothing, 0.0))
             return

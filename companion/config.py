@@ -152,8 +152,16 @@ class CaptionerSettings(_Strict):
         1.0,
         ge=0,
         le=2,
-        description="Audio decoded before speech onset (never before the last final's "
-        "end), seconds: quiet first words the VAD did not call speech are still heard.",
+        description="Audio decoded before speech onset, seconds: quiet first words the "
+        "VAD did not call speech are still heard.",
+    )
+    lead_in: float = Field(
+        0.5,
+        ge=0,
+        le=2,
+        description="How far a final's window may reach back into the last final's, "
+        "seconds: the speech before a short utterance helps its first word; the words "
+        "heard there are the last final's and dropped.",
     )
     vad_threshold: float = Field(
         0.5, gt=0, lt=1, description="Silero VAD probability above which a frame is speech."

@@ -269,17 +269,33 @@ def test_the_final_decode_starts_in_the_pause_and_counts_only_when_it_holds() ->
     assert r2.start == r1.start and r2.end > second[-1].end
 
 
-def test_two_utterances_never_share_audio() -> None:
+@pytest.mark.parametrize("lead_in", [0.0, 0.5])
+def test_two_utterances_share_only_the_lead_in_and_no_word(lead_in: float) -> None:
     first = speak(KENNEDY.split()[:7])
-    second = speak(KENNEDY.split()[7:], at=first[-1].end + 0.8)  # onset pad reaches back
-    s = PolicySettings(speech_pad=0.5)
+    second = speak(KENNEDY.split()[7:], at=first[-1].end + 0.6)  # onset pad reaches back
+    s = PolicySettings(lead_in=lead_in)
     trace = run(first + second, s)
     assert trace.final_words == list(first + second)
     assert [d.utterance for d in trace.finals] == [1, 2]
     assert all(d.end_of_utterance for d in trace.finals)
     r1, r2 = trace.kept_requests
-    assert r2.start >= r1.end - EPS
-    assert all(r.start >= r1.end - EPS for _, r, _ in trace.requests if r.utterance == 2)
+    onset = second[0].start
+    assert r2.start == pytest.approx(max(onset - s.speech_pad, r1.end - lead_in), abs=2 * FRAME)
+    partials = [r for _, r, _ in trace.requests if r.utterance == 2 and not r.final]
+    assert partials and all(r.start >= r1.end - EPS for r in partials)  # partials do not
+
+
+def test_the_lead_in_words_are_the_last_finals_and_dropped() -> None:
+    """Whisper hears the end of the last utterance in the lead-in: those words, by
+    their times, are the last final's and not said again."""
+    first = speak(KENNEDY.split()[:5])
+    second = speak(KENNEDY.split()[5:8], at=first[-1].end + 1.0)
+    s = PolicySettings(lead_in=1.0, speech_pad=1.5)
+    trace = run(first + second, s)
+    _, r2 = trace.kept_requests
+    assert r2.start < (first[-1].start + first[-1].end) / 2  # the lead-in hears "Americans"
+    assert trace.final_words == list(first + second)
+    assert trace.finals[1].text == "ask not what"
 
 
 @pytest.mark.parametrize("cost", [0.0, 1.0])
@@ -413,8 +429,8 @@ def test_every_word_is_final_once_in_order(
     trace = drive(policy, vad(script, script[-1].end + 2), decoder(script, corrupt=True), batch)
     assert trace.final_words == list(script)
     assert not policy.in_utterance
-    requests = trace.kept_requests  # final windows follow each other without overlap
-    assert all(a.end <= b.start + EPS for a, b in itertools.pairwise(requests))
+    requests = trace.kept_requests  # final windows overlap by the lead-in at most
+    assert all(a.end <= b.start + s.lead_in + EPS for a, b in itertools.pairwise(requests))
 
 
 @settings(max_examples=40, deadline=None)

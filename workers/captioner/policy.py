@@ -39,9 +39,14 @@ moves only their timing and the partials.
   The part before the cut gets its final (``end_of_utterance`` false); the rest goes
   on as the same utterance. The window decoded is never longer than
   ``max_utterance``, so the cost of a decode is bounded.
-* **No audio twice**: an utterance's window starts ``speech_pad`` before its onset,
-  but never before the end of the previous final's window, so a phrase at the seam
-  cannot be written twice.
+* **No word twice, no word alone**: an utterance's final window starts ``speech_pad``
+  before its onset, and may reach back ``lead_in`` into the previous final's window,
+  but the words whose middle lies in that lead-in are dropped (they are the previous
+  final's), so a phrase at the seam is never written twice. The lead-in is there for
+  the first word: a short utterance decoded from its own audio alone loses it to a
+  likelier one ("Ask not" after a pause came out "As not"), and a few tenths of a
+  second of the speech before it (with the previous finals as the prompt) bring it
+  back. Partials start at the seam itself: their words carry no times to tell.
 * **Nothing dropped**: ``flush`` (the source ended) closes the utterance still open
   with a final decode like any other.
 """
@@ -73,6 +78,7 @@ class PolicySettings:
     max_utterance: float = 12.0
     min_speech: float = 0.25
     speech_pad: float = 1.0
+    lead_in: float = 0.5
     vad_threshold: float = 0.5
     partial_min_logprob: float = -1.0
 
@@ -90,6 +96,7 @@ class DecodeRequest:
     end: float
     final: bool
     word_times: bool = True
+    part: int = 0  # which part of the utterance (one more after each cut)
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,8 @@ class _Final:
     utterance: int
     start: float
     end: float
+    fresh_from: float  # words whose middle lies before this are the previous final's
+    part: int = 0
     end_of_utterance: bool = False  # decided when the final is confirmed
     request: DecodeRequest | None = None
     result: Hypothesis | None = None
@@ -193,12 +202,19 @@ class _Final:
 @dataclass
 class _Utterance:
     number: int
-    start: float  # where its window starts (after a cut: the cut)
+    start: float  # where its final window starts (the lead-in before ``fresh_from``)
+    fresh_from: float  # where its own words start: the last final's end, or the cut
+    part: int = 0  # one more after each cut
     last_decode_at: float = float("-inf")
     shown_partial: bool = False
     candidate: _Final | None = None  # the final decode started in a pause
     was_cut: bool = False  # a part of it is final already
     frames: deque[tuple[float, float]] = field(default_factory=deque)
+
+    @property
+    def own_start(self) -> float:
+        """Where its own audio starts (its window less the lead-in)."""
+        return max(self.start, self.fresh_from)
 
 
 class StreamingPolicy:
@@ -238,7 +254,7 @@ class StreamingPolicy:
                 self._last_speech_end = self.now
                 if u is None and self._speech_run >= s.min_speech:
                     onset = frame_start - self._speech_run + FRAME
-                    u = self._open(max(self._floor, onset - s.speech_pad, 0.0))
+                    u = self._open(onset - s.speech_pad)
                 elif u is not None and u.candidate is not None:
                     done, u.candidate = u.candidate.result, None  # not the end: go on
                     if done is not None:
@@ -250,8 +266,9 @@ class StreamingPolicy:
             u.frames.append((self.now, p))
             silence = self.now - self._last_speech_end
             end = self._last_speech_end + s.end_pad
-            if u.candidate is None and silence >= s.final_after - 1e-9 and end > u.start + FRAME:
-                u.candidate = _Final(u.number, u.start, end)
+            fresh = end > u.own_start + FRAME
+            if u.candidate is None and silence >= s.final_after - 1e-9 and fresh:
+                u.candidate = _Final(u.number, u.start, end, u.fresh_from, u.part)
             if silence >= self._end_silence(u) - 1e-9:
                 self._confirm(u, end_of_utterance=True)
             elif self.now - u.start >= s.max_utterance - 1e-9:
@@ -263,7 +280,10 @@ class StreamingPolicy:
         self.now += seconds
 
     def _open(self, start: float) -> _Utterance:
-        self._utterance = _Utterance(self._next_number, start)
+        """A new utterance whose window would start at ``start`` (its onset less the
+        speech pad): not before the lead-in into the last final's window."""
+        lead = max(0.0, self._floor - self.settings.lead_in)
+        self._utterance = _Utterance(self._next_number, max(start, lead), self._floor)
         self._next_number += 1
         return self._utterance
 
@@ -281,8 +301,10 @@ class StreamingPolicy:
         if end_of_utterance:
             self._utterance = None
         else:
-            u.start, u.candidate, u.shown_partial, u.was_cut = final.end, None, False, True
-            while u.frames and u.frames[0][0] <= u.start:
+            u.start = max(final.start, final.end - self.settings.lead_in)
+            u.fresh_from, u.candidate, u.shown_partial, u.was_cut = final.end, None, False, True
+            u.part += 1
+            while u.frames and u.frames[0][0] <= u.fresh_from:
                 u.frames.popleft()
 
     def _end_silence(self, u: _Utterance) -> float:
@@ -291,7 +313,7 @@ class StreamingPolicy:
         long utterance ends at a short pause rather than being cut mid-phrase."""
         s = self.settings
         half = s.max_utterance / 2
-        grown = min(1.0, max(0.0, (self.now - u.start - half) / half))
+        grown = min(1.0, max(0.0, (self.now - u.own_start - half) / half))
         return s.end_silence - (s.end_silence - s.final_after) * grown
 
     def _cut(self, u: _Utterance) -> None:
@@ -300,11 +322,11 @@ class StreamingPolicy:
         the words before the cut would wait that long for their final)."""
         s = self.settings
         if u.candidate is None:
-            lo = max(u.start + FRAME, self.now - s.max_utterance * CUT_LOOKBACK)
+            lo = max(u.fresh_from + FRAME, self.now - s.max_utterance * CUT_LOOKBACK)
             hi = self.now - 0.3
             frames = [f for f in u.frames if lo <= f[0] <= hi] or list(u.frames)
-            at = max(u.start + FRAME, cut_point(frames, s.vad_threshold))
-            u.candidate = _Final(u.number, u.start, at)
+            at = max(u.fresh_from + FRAME, cut_point(frames, s.vad_threshold))
+            u.candidate = _Final(u.number, u.start, at, u.fresh_from, u.part)
         self._confirm(u, end_of_utterance=False)
 
     # ---------------------------------------------------------------- decisions
@@ -321,7 +343,7 @@ class StreamingPolicy:
         if self._utterance is not None:
             return self._utterance.start
         s = self.settings
-        return max(self._floor, self.now - s.speech_pad - s.min_speech - FRAME)
+        return max(self._floor - s.lead_in, self.now - s.speech_pad - s.min_speech - FRAME)
 
     @property
     def in_utterance(self) -> bool:
@@ -343,16 +365,21 @@ class StreamingPolicy:
         if (
             self._in_speech
             and self.now - u.last_decode_at >= self.interval
-            and self.now - u.start >= s.min_speech
+            and self.now - u.own_start >= s.min_speech
         ):
-            request = DecodeRequest(u.number, u.start, self.now, final=False, word_times=False)
+            # no lead-in: a partial's words carry no times to tell the last final's apart
+            request = DecodeRequest(
+                u.number, u.own_start, self.now, final=False, word_times=False, part=u.part
+            )
             u.last_decode_at = self.now
             self._pending = request
             return request
         return None
 
     def _ask(self, final: _Final) -> DecodeRequest:
-        final.request = DecodeRequest(final.utterance, final.start, final.end, final=True)
+        final.request = DecodeRequest(
+            final.utterance, final.start, final.end, final=True, part=final.part
+        )
         self._pending = final.request
         return final.request
 
@@ -371,20 +398,23 @@ class StreamingPolicy:
                 return
         # a partial, or a final decode whose pause turned out not to be the end
         u = self._utterance
-        if u is not None and u.number == request.utterance and request.start == u.start:
+        if u is not None and (u.number, u.part) == (request.utterance, request.part):
             self._show(u, hypothesis)
 
     def _show(self, u: _Utterance, hypothesis: Hypothesis) -> None:
         """A hypothesis of the open utterance, as its partial (unless unsure)."""
-        words, dropped = self._clean(hypothesis)
+        words, dropped = self._clean(hypothesis, u.fresh_from)
         unsure = hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob
         if (words or u.shown_partial) and not (unsure and words):
             self._emit(u.number, words, False, False, dropped)
             u.shown_partial = bool(words)
 
-    def _clean(self, hypothesis: Hypothesis) -> tuple[tuple[Word, ...], str | None]:
-        """The words the guard keeps, without an echo of the last finals."""
-        words = list(hypothesis.words)
+    def _clean(
+        self, hypothesis: Hypothesis, fresh_from: float
+    ) -> tuple[tuple[Word, ...], str | None]:
+        """The words the guard keeps, without the lead-in's words (the last final's)
+        or an echo of the last finals."""
+        words = [w for w in hypothesis.words if (w.start + w.end) / 2 >= fresh_from]
         kept = clean([w.text for w in words], self.lang, hypothesis.evidence)
         dropped = kept.reason
         words = [words[i] for i in kept.keep]
@@ -398,7 +428,7 @@ class StreamingPolicy:
         while self._finals and self._finals[0].result is not None:
             final = self._finals.popleft()
             assert final.result is not None
-            words, dropped = self._clean(final.result)
+            words, dropped = self._clean(final.result, final.fresh_from)
             if words:
                 self._emit(final.utterance, words, True, final.end_of_utterance, dropped)
                 self._recent = [*self._recent, *words][-ECHO_HORIZON:]
@@ -431,8 +461,8 @@ class StreamingPolicy:
         u = self._utterance
         if u is not None:
             end = min(self.now, self._last_speech_end + self.settings.end_pad)
-            if u.candidate is None and end > u.start + FRAME:
-                u.candidate = _Final(u.number, u.start, end)
+            if u.candidate is None and end > u.own_start + FRAME:
+                u.candidate = _Final(u.number, u.start, end, u.fresh_from, u.part)
             self._confirm(u, end_of_utterance=True)
         self._drain()
         return self.poll()

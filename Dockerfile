@@ -9,6 +9,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY cli ./cli
 COPY companion ./companion
 COPY service ./service
 COPY workers ./workers

@@ -43,7 +43,8 @@ from aiohttp import web
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
 from companion.metrics import percentile
-from service.app import FANOUT, create_app
+from service.app import create_app
+from service.keys import FANOUT
 from service.settings import ServiceSettings
 
 CHANNEL = "en"

@@ -2,7 +2,7 @@
 
 For booths with ``source = "console"`` (no other audio path to the server): the live
 interpreter's console captures the microphone and sends it here; the service feeds
-it into the booth's ``PushSource`` (``workers/captioner/push.py``), which the booth's
+it into the booth's ``PushSource`` (``companion/push.py``), which the booth's
 captioner in this process reads. With ``--no-workers`` the captioners run elsewhere
 and nothing reads it.
 
@@ -51,10 +51,10 @@ from aiohttp import WSMsgType, web
 
 from companion.booths import Booth
 from companion.config import CONSOLE_SOURCE, EventConfig
+from companion.push import BYTES_PER_SAMPLE, SAMPLE_RATE, PushSources
 from service.auth import Tokens, socket_login
-from service.booths import DESK
+from service.keys import BOOTH_AUDIO, DESK
 from service.protocol import CLOSE_GOING_AWAY, CLOSE_POLICY
-from workers.captioner.push import BYTES_PER_SAMPLE, SAMPLE_RATE, PushSources
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +193,6 @@ class BoothAudio:
     pushes: PushSources
     owners: Owners = field(default_factory=Owners)
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
-
-
-BOOTH_AUDIO = web.AppKey("booth_audio", BoothAudio)
 
 
 def install(app: web.Application, tokens: Tokens, config: EventConfig) -> None:

@@ -88,6 +88,8 @@ class BoothDesk:
         self.evs: dict[str, dict[str, Any]] = {}  # booth -> the current span
         self.evs_by_interpreter: dict[str, deque[float]] = {}
         self.listeners: Listeners = _no_listeners
+        # whom the demo puts live: each booth with a source, its first interpreter
+        self._demo = {b.id: b.interpreters[0].id for b in config.booths if b.source}
 
     # ---------------------------------------------------------------- state
     def _route(self) -> dict[str, Carriage]:
@@ -112,6 +114,13 @@ class BoothDesk:
             await self.bus.set_state(f"booth:{booth.id}", booth.to_dict())
         await self.bus.set_state("floor", self.floor)
         await self._publish_routes(force=True)
+
+    async def demo_live(self) -> None:
+        """The demo (``serve --demo``): each booth that has a source and nobody live gets
+        its first interpreter live, so its channel carries its recording."""
+        for booth_id, interpreter in self._demo.items():
+            if self.booths[booth_id].live is None:
+                await self.act(interpreter, "go_live")
 
     async def act(self, interpreter: str, action: str, arg: str = "") -> BoothEvent:
         """``interpreter`` does ``action`` on their own booth; raises ``Refused``."""

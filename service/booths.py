@@ -38,6 +38,7 @@ from companion.bus.base import Bus
 from companion.config import EventConfig
 from service.auth import Tokens, refuse, request_token, require_organizer, socket_login
 from service.booth_desk import BoothDesk, Listeners
+from service.keys import BOOTH_TOKENS, DESK
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ MAX_CONSOLE_MESSAGE = 2048
 
 
 # ------------------------------------------------------------------ the routes
-DESK = web.AppKey("booth_desk", BoothDesk)
-BOOTH_TOKENS = web.AppKey("booth_tokens", Tokens)
 
 
 def install(

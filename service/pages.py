@@ -29,6 +29,7 @@ from companion.config import EventConfig
 from companion.errors import BusUnavailableError
 from service.auth import Tokens, refuse, require_organizer
 from service.captioners import captioner_report
+from service.keys import CAPTIONERS
 
 
 def event_document(channels: Sequence[str], config: EventConfig | None) -> dict[str, Any]:
@@ -56,14 +57,6 @@ def event_document(channels: Sequence[str], config: EventConfig | None) -> dict[
             for c in config.channels
         ],
     }
-
-
-def expected_captioners(channels: Sequence[str], config: EventConfig | None) -> list[str]:
-    """The captioners the event runs: the floor and each booth with a source, else the
-    channels (as ``companion serve`` starts them); one that never reports is ``missing``."""
-    if config is not None and config.floor.source:
-        return ["floor", *(b.id for b in config.booths if b.source)]
-    return list(channels)
 
 
 def captioner_details(
@@ -98,7 +91,7 @@ def install(
 ) -> None:
     """Add the dashboard page, ``/api/event`` and ``/api/admin/captioners`` to ``app``."""
     event = event_document(channels, config)
-    expected = expected_captioners(channels, config)
+    expected: tuple[str, ...] = app[CAPTIONERS]  # the event's captioners (create_app)
 
     async def dashboard(request: web.Request) -> web.FileResponse:
         return web.FileResponse(web_dir / "dashboard.html")

@@ -34,13 +34,11 @@ from companion.aio import running
 from companion.config import EventConfig
 from companion.errors import ProgrammeError, TranscriptError
 from companion.transcripts.archive import TranscriptArchive, archive_root
-from service.app import BUS, REGISTRY, TOKENS
 from service.auth import refuse, require_organizer
+from service.keys import ARCHIVE, ARCHIVE_GAUGES, BUS, REGISTRY, TOKENS
 
 log = logging.getLogger(__name__)
 
-ARCHIVE = web.AppKey("archive", TranscriptArchive)
-ARCHIVE_GAUGES = web.AppKey("archive_gauges", tuple[Gauge, Gauge])
 SESSION_KEY = "session"
 HEALTH_KEY = "archiver:health"  # workers/archiver/archiver.py publishes it
 STALE_AFTER = 20.0

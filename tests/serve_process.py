@@ -38,7 +38,7 @@ def serve_process(
     full_env = {**os.environ, "COMPANION_CACHE_DIR": str(model_cache), **(env or {})}
     full_env.pop("REDIS_URL", None)
     log_path = directory / "serve.log"
-    command = [sys.executable, "-m", "companion.cli", "serve", "--config", str(config)]
+    command = [sys.executable, "-m", "cli", "serve", "--config", str(config)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [*command, "--port", str(port), *args],

@@ -10,7 +10,7 @@ import pysubs2
 import pytest
 from click.testing import CliRunner
 
-from companion.cli import main
+from cli import main
 from companion.config import parse_config
 from companion.errors import ConfigError
 from companion.transcripts.archive import TranscriptArchive, archive_root

@@ -106,7 +106,7 @@ class Setup:
         args = [
             sys.executable,
             "-m",
-            "companion.cli",
+            "cli",
             "-v",
             "worker",
             "archive",
@@ -249,7 +249,7 @@ def test_the_worker_needs_redis(tmp_path: Path) -> None:
     config.write_text(config_text(tmp_path / "archive"))
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     result = subprocess.run(
-        [sys.executable, "-m", "companion.cli", "worker", "archive", "--config", str(config)],
+        [sys.executable, "-m", "cli", "worker", "archive", "--config", str(config)],
         env=env,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from companion.cli import main
+from cli import main
 
 KEYS = {
     "viewers_requested",

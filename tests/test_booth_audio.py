@@ -19,13 +19,14 @@ from companion.booths import Booth
 from companion.bus.memory import MemoryBus
 from companion.config import EventConfig, parse_config
 from companion.errors import ConfigError
+from companion.push import PushSource
 from service import booth_audio
 from service.app import create_app
 from service.auth import Tokens
-from service.booth_audio import BOOTH_AUDIO, MAX_BAD_FRAMES, MAX_FRAME_BYTES, Microphone, Owners
+from service.booth_audio import MAX_BAD_FRAMES, MAX_FRAME_BYTES, Microphone, Owners
+from service.keys import BOOTH_AUDIO
 from service.settings import ServiceSettings
 from tests.test_console import receive
-from workers.captioner.push import PushSource
 
 CONFIG = """
 [floor]
@@ -84,7 +85,7 @@ def test_console_is_not_a_channel_or_floor_source(text: str, key: str) -> None:
 def test_a_worker_elsewhere_cannot_caption_a_console_booth(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from companion.cli import main
+    from cli import main
 
     (tmp_path / "event.toml").write_text(CONFIG, encoding="utf-8")
     args = ["worker", "caption", "--booth", "booth-en", "--config", str(tmp_path / "event.toml")]

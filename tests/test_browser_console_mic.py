@@ -21,7 +21,7 @@ from companion.bus.memory import MemoryBus
 from companion.config import parse_config
 from service.app import create_app
 from service.auth import Tokens
-from service.booth_audio import BOOTH_AUDIO
+from service.keys import BOOTH_AUDIO
 from service.settings import ServiceSettings
 from tests.browser_support import ThreadedServer, chromium, until
 

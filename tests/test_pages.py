@@ -14,7 +14,7 @@ from companion.bus.memory import MemoryBus
 from companion.config import EventConfig, parse_config
 from service.app import create_app
 from service.auth import Tokens
-from service.pages import captioner_details, event_document, expected_captioners
+from service.pages import captioner_details, event_document
 from service.settings import ServiceSettings
 from tests.conftest import REPO
 
@@ -58,9 +58,8 @@ def test_the_event_document_gives_names_and_delays_but_no_source(tmp_path: Path)
     assert bare["channels"] == [{"id": "en", "language": "en", "name": "", "caption_delay": 0.0}]
 
 
-def test_the_expected_captioners_are_the_floor_and_booths_or_the_channels(tmp_path: Path) -> None:
-    assert expected_captioners(("ko", "en"), config(tmp_path)) == ["ko", "en"]
-    assert expected_captioners(("ko", "en"), None) == ["ko", "en"]
+def test_the_captioners_are_the_floor_and_booths_or_the_channels(tmp_path: Path) -> None:
+    assert [c.id for c in config(tmp_path).captioners()] == ["ko", "en"]
     floor = parse_config(
         '[floor]\nsource = "floor.wav"\n[[channels]]\nid = "ko"\nlanguage = "ko"\n'
         '[[booths]]\nid = "booth-ko"\nchannel = "ko"\nsource = "b.wav"\n'
@@ -68,7 +67,13 @@ def test_the_expected_captioners_are_the_floor_and_booths_or_the_channels(tmp_pa
         str(tmp_path / "floor.toml"),
         env={},
     )
-    assert expected_captioners(("ko",), floor) == ["floor", "booth-ko"]
+    specs = floor.captioners()
+    assert [(c.id, c.language, c.kind) for c in specs] == [
+        ("floor", "auto", "floor"),
+        ("booth-ko", "ko", "booth"),
+    ]
+    assert specs[0].source == floor.resolve("floor.wav")  # resolved as the config says
+    assert floor.captioner_spec("ko").kind == "channel"  # run on its own by a worker
 
 
 def test_captioner_details_add_the_last_caption_and_counts() -> None:

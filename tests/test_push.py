@@ -8,10 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from companion import push
 from companion.errors import SourceError
-from workers.captioner import audio, push
+from companion.push import PushSource, PushSources
+from workers.captioner import audio
 from workers.captioner.live import _chunks
-from workers.captioner.push import PushSource, PushSources
 
 
 def pcm(*samples: int) -> bytes:

@@ -51,7 +51,7 @@ class Process:
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "companion.cli", "-v", *args],
+            [sys.executable, "-m", "cli", "-v", *args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -16,7 +16,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from companion.bus.base import BusHealth
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
-from service.app import FANOUT, create_app
+from companion.config import parse_config
+from companion.errors import ConfigError
+from service.app import create_app
+from service.keys import FANOUT
 from service.settings import ServiceSettings
 
 Client = TestClient[web.Request, web.Application]
@@ -448,3 +451,20 @@ async def test_listeners_of_other_replicas_are_added_up() -> None:
 
         await until(counted, "7 listeners elsewhere plus this one")
         await ws.close()
+
+
+def test_the_service_table_of_the_event_config_reaches_the_settings() -> None:
+    config = parse_config(
+        '[[channels]]\nid = "en"\nlanguage = "en"\n'
+        '[service]\nallowed_origins = ["https://conf.example.org"]\nqueue_limit = 64\n',
+        env={},
+    )
+    settings = ServiceSettings.from_config(config, "0.0.0.0", 9000)
+    assert settings.allowed_origins == ("https://conf.example.org",)
+    assert settings.queue_limit == 64 and settings.channels == ("en",)
+    assert (settings.host, settings.port) == ("0.0.0.0", 9000)
+    with pytest.raises(ConfigError, match=r"service\.allowed_origins"):
+        parse_config(
+            '[[channels]]\nid = "en"\nlanguage = "en"\n[service]\nallowed_origins = ["x"]\n',
+            env={},
+        )

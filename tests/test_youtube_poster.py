@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
+from cli import main
 from companion.bus import MemoryBus
 from companion.captions import CaptionEvent
-from companion.cli import main
 from workers.poster import caption_url_env, caption_urls
 from workers.poster.format import timestamp
 from workers.poster.poster import CaptionPoster, poster_key

@@ -19,9 +19,10 @@ from companion.bus import MemoryBus
 from companion.config import parse_config
 from service.app import create_app
 from service.auth import Tokens
+from service.keys import YOUTUBE
 from service.settings import ServiceSettings
 from service.youtube.tracker import Tracker
-from service.youtube.web import YOUTUBE, YouTubeParts
+from service.youtube.web import YouTubeParts
 from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
 NOW = 1778718600.0

@@ -24,6 +24,7 @@ from companion.bus.base import Bus
 from companion.config import EventConfig
 from companion.errors import BusUnavailableError
 from service.auth import Tokens, require_organizer
+from service.keys import YOUTUBE
 from service.youtube.broadcast import iso
 from service.youtube.client import YouTubeApi
 from service.youtube.quota import next_reset
@@ -43,9 +44,6 @@ class YouTubeParts:
     bus: Bus
     tokens: Tokens
     tracker: Tracker
-
-
-YOUTUBE = web.AppKey("youtube", YouTubeParts)
 
 
 def build_tracker(bus: Bus, config: EventConfig, env: Mapping[str, str]) -> Tracker:

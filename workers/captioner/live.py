@@ -6,7 +6,7 @@ bus, and publishing its own health (``captioner:<channel>`` in the event state)
 every few seconds and on every change of fortune. A live source that fails is
 reopened with backoff; a recording ends, or with ``loop`` starts again (the demo).
 A booth's ``console`` source is not opened: its audio is what the live interpreter's
-console pushes (``workers/captioner/push.py``), read from the app's ``PushSources``.
+console pushes (``companion/push.py``), read from the app's ``PushSources``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -25,10 +25,10 @@ import numpy as np
 from companion.aio import running
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
-from companion.config import CONSOLE_SOURCE
+from companion.config import CONSOLE_SOURCE, CaptionerSpec, EventConfig
 from companion.errors import SourceError
+from companion.push import PushSource, PushSources
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
-from workers.captioner.push import PushSource, PushSources
 from workers.captioner.routing import Router
 from workers.captioner.worker import Captioner, reader_thread
 
@@ -179,3 +179,35 @@ async def caption_channel(
     finally:
         status["alive"] = False
         await bus.set_state(key, {**status, "updated": time.time()})
+
+
+async def run_captioners(
+    config: EventConfig,
+    bus: Bus,
+    specs: Sequence[CaptionerSpec],
+    *,
+    loop: bool = False,
+    pushes: PushSources | None = None,
+) -> None:
+    """Run the captioners ``specs`` (one engine shared) into ``bus`` until cancelled.
+
+    With a floor source, each is routed (``Router``): its captions go to the channels
+    that carry it. ``companion serve`` runs every captioner of the event this way.
+    """
+    from companion.glossary import load_event_glossary
+    from workers.captioner.factory import build_captioner, load_engine
+
+    engine = await asyncio.to_thread(load_engine, config, len(specs), False)
+    glossary = load_event_glossary(config)
+    routed = bool(config.floor.source)
+    captioners = []
+    for spec in specs:
+        router = await Router.start(spec.id, bus) if routed else None
+        captioner = build_captioner(config, engine, spec.id, spec.language, 1.0, glossary)
+        captioners.append(
+            caption_channel(
+                captioner, spec.source, bus, speed=1.0, loop=loop, router=router, pushes=pushes
+            )
+        )
+    async with running(*captioners, name="captioner"):  # one failing: logged, the rest go on
+        await asyncio.Event().wait()

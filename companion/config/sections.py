@@ -1,57 +1,15 @@
-"""The event config: one TOML file per event, validated when it is loaded.
+"""The tables of the event config, one model each: what a key may hold and means.
 
-``load_config(path, env)`` reads the file, applies the environment overrides and
-returns a frozen ``EventConfig``; any problem raises ``ConfigError`` with one
-message per wrong key (``channels[1].language: …``), never a traceback.
-``settings_table()`` lists every setting with its default and help: the CLI's
-``companion config settings`` prints it and a test keeps ``docs/configuration.md``
-in step with it.
-
-Environment overrides (secrets and URLs never live in the repository):
-
-* ``COMPANION_SOURCE_<CHANNEL>`` — the audio source of channel ``<CHANNEL>``
-  (upper case, ``-`` as ``_``), e.g. ``COMPANION_SOURCE_KO=srt://…``;
-* ``COMPANION_MODEL`` — ``whisper.model``;
-* ``COMPANION_CACHE_DIR`` — ``whisper.cache_dir``;
-* ``COMPANION_ARCHIVE_DIR`` — ``archive.directory``.
-
-YouTube's secrets (``YOUTUBE_API_KEY``, ``COMPANION_CAPTION_URL_<CHANNEL>``) are read
-where they are used, never stored in the config (docs/youtube.md).
+``companion.config`` puts them together into ``EventConfig`` and loads the file;
+every field's ``description`` is its documentation (``settings_table()``).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
-import tomllib
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-
-from companion.errors import ConfigError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "config" / "event.toml"
-
-
-def default_config_path(env: Mapping[str, str]) -> Path:
-    """``$COMPANION_CONFIG``, else ``./config/event.toml``, else the checkout's own."""
-    if env.get("COMPANION_CONFIG"):
-        return Path(env["COMPANION_CONFIG"])
-    here = Path("config") / "event.toml"
-    return here if here.is_file() else DEFAULT_CONFIG
-
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 CONSOLE_SOURCE = "console"  # a booth's audio from its live interpreter's console (booths only)
@@ -383,242 +341,51 @@ class ChannelConfig(_Strict):
     _source = field_validator("source")(_not_console)
 
 
-class EventConfig(_Strict):
-    """A whole event."""
+class ServiceTable(_Strict):
+    """The viewer service: what it keeps per viewer and whom it lets in (``[service]``).
 
-    event: EventInfo = Field(default_factory=lambda: EventInfo())
-    whisper: WhisperSettings = Field(default_factory=lambda: WhisperSettings())
-    captioner: CaptionerSettings = Field(default_factory=lambda: CaptionerSettings())
-    youtube: YouTubeSettings = Field(default_factory=lambda: YouTubeSettings())
-    channels: tuple[ChannelConfig, ...] = Field(min_length=1, description="Language channels.")
-    archive: ArchiveSettings = Field(default_factory=lambda: ArchiveSettings())
-    sessions: tuple[SessionConfig, ...] = Field((), description="The programme, in order.")
-    floor: FloorConfig = Field(default_factory=lambda: FloorConfig())
-    booths: tuple[BoothConfig, ...] = Field((), description="Interpretation booths.")
-    base_dir: str = Field("", description="Directory relative paths are resolved against.")
+    ``companion serve`` takes the address and port from its options, the channels from
+    ``[[channels]]``, and the rest from here (``service.settings.ServiceSettings``).
+    """
 
-    @field_validator("channels")
+    backlog_finals: int = Field(
+        20, ge=0, le=1000, description="Recent final captions a new viewer is sent on joining."
+    )
+    queue_limit: int = Field(
+        256,
+        ge=1,
+        description="Messages waiting for one viewer before it is dropped as slow (close 4000).",
+    )
+    max_message_bytes: int = Field(
+        4096, ge=64, description="Largest message a viewer may send; larger closes with 1009."
+    )
+    max_bad_messages: int = Field(
+        5, ge=1, description="Bad messages a viewer may send; the last one closes with 1008."
+    )
+    messages_per_second: float = Field(
+        5.0, gt=0, description="Messages a viewer may send per second on average."
+    )
+    message_burst: int = Field(
+        20, ge=1, description="Messages a viewer may send at once before the rate applies."
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Origins (scheme://host[:port]) whose pages may open the viewer socket; "
+            "empty lets any in."
+        ),
+    )
+    close_timeout: float = Field(
+        5.0, gt=0, description="Seconds a closing handshake may take before the socket is cut."
+    )
+    heartbeat: float = Field(
+        30.0, gt=0, description="Seconds between websocket pings that detect dead viewers."
+    )
+
+    @field_validator("allowed_origins")
     @classmethod
-    def _unique_ids(cls, value: tuple[ChannelConfig, ...]) -> tuple[ChannelConfig, ...]:
-        ids = [c.id for c in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"channel ids must be unique; repeated: {', '.join(dupes)}")
-        return value
-
-    @field_validator("sessions")
-    @classmethod
-    def _programme(cls, value: tuple[SessionConfig, ...]) -> tuple[SessionConfig, ...]:
-        for before, after in itertools.pairwise(value):
-            if after.start < before.end:
-                raise ValueError(f"session '{after.id}' starts before '{before.id}' ends")
-        ids = [s.id for s in value]
-        if len(set(ids)) != len(ids) or "unscheduled" in ids:
-            raise ValueError("session ids must be unique and not 'unscheduled'")
-        return value
-
-    @model_validator(mode="after")
-    def _check_booths(self) -> EventConfig:
-        channel_ids = {c.id for c in self.channels}
-        seen: set[str] = set()
-        for i, booth in enumerate(self.booths):
-            if booth.channel not in channel_ids:
-                raise ValueError(f"booths[{i}].channel: no channel '{booth.channel}'")
-            if booth.id in seen or booth.id in channel_ids or booth.id == "floor":
-                raise ValueError(f"booths[{i}].id: '{booth.id}' is taken")
-            seen.add(booth.id)
-        people = [p.id for b in self.booths for p in b.interpreters]
-        if len(set(people)) != len(people):
-            raise ValueError("interpreter ids must be unique across booths")
-        return self
-
-    def floor_languages(self) -> tuple[str, ...]:
-        """The languages the floor may speak."""
-        return self.floor.languages or tuple(dict.fromkeys(c.language for c in self.channels))
-
-    @model_validator(mode="after")
-    def _check_overrides(self) -> EventConfig:
-        overrides = [(f"channels[{i}]", c.captioner) for i, c in enumerate(self.channels)]
-        for where, override in [*overrides, ("floor", self.floor.captioner)]:
-            try:
-                self.captioner.model_validate({**self.captioner.model_dump(), **override})
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{where}.captioner.{_location(e['loc'])}: "
-                    + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-                    for e in exc.errors()
-                )
-                raise ValueError(problems) from None
-        return self
-
-    def captioner_for(self, channel_id: str, lang: str = "") -> CaptionerSettings:
-        """The captioner settings of a channel (found by id, else by language) or the floor."""
-        if channel_id == "floor":
-            merged = {**self.captioner.model_dump(), **self.floor.captioner}
-            return CaptionerSettings.model_validate(merged)
-        for channel in self.channels:
-            if channel.id == channel_id or (lang and channel.language == lang):
-                merged = {**self.captioner.model_dump(), **channel.captioner}
-                return CaptionerSettings.model_validate(merged)
-        return self.captioner
-
-    def interpreter_ids(self) -> tuple[str, ...]:
-        """Every interpreter's id, across the booths."""
-        return tuple(p.id for b in self.booths for p in b.interpreters)
-
-    def channel(self, channel_id: str) -> ChannelConfig:
-        """The channel called ``channel_id``; ``ConfigError`` if there is none."""
-        for channel in self.channels:
-            if channel.id == channel_id:
-                return channel
-        known = ", ".join(c.id for c in self.channels)
-        raise ConfigError(f"no channel '{channel_id}' in the config (channels: {known})")
-
-    def resolve(self, value: str) -> str:
-        """A path relative to the config file made absolute; URLs, devices, ``console`` kept."""
-        if (
-            not value
-            or value == CONSOLE_SOURCE
-            or _URL.match(value)
-            or value.startswith(("/", "-"))
-        ):
-            return value
-        return str(Path(self.base_dir or ".") / value)
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _explain(error: ValidationError, name: str) -> ConfigError:
-    lines = []
-    for item in error.errors():
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see `companion config settings`)"
-        where = f"{_location(item['loc'])}: " if item["loc"] else ""
-        lines.append(f"  {where}{message}")
-    return ConfigError(f"{name}: invalid config\n" + "\n".join(lines))
-
-
-def _env_source(item: Any, env: Mapping[str, str]) -> Any:
-    """``item`` (a channel or booth table) with its source from COMPANION_SOURCE_<ID>."""
-    if isinstance(item, dict) and isinstance(item.get("id"), str):
-        key = "COMPANION_SOURCE_" + item["id"].upper().replace("-", "_")
-        if env.get(key):
-            return {**item, "source": env[key]}
-    return item
-
-
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    data = dict(data)
-    whisper = dict(data.get("whisper") or {})
-    if env.get("COMPANION_MODEL"):
-        whisper["model"] = env["COMPANION_MODEL"]
-    if env.get("COMPANION_CACHE_DIR"):
-        whisper["cache_dir"] = env["COMPANION_CACHE_DIR"]
-    if env.get("COMPANION_ARCHIVE_DIR"):
-        data["archive"] = {**(data.get("archive") or {}), "directory": env["COMPANION_ARCHIVE_DIR"]}
-    if whisper:
-        data["whisper"] = whisper
-    floor = data.get("floor")
-    if env.get("COMPANION_SOURCE_FLOOR"):
-        data["floor"] = {
-            **(floor if isinstance(floor, dict) else {}),
-            "source": env["COMPANION_SOURCE_FLOOR"],
-        }
-    booths = data.get("booths")
-    if isinstance(booths, list):
-        data["booths"] = [_env_source(b, env) for b in booths]
-    channels = data.get("channels")
-    if isinstance(channels, list):
-        patched = []
-        for channel in channels:
-            if isinstance(channel, dict) and isinstance(channel.get("id"), str):
-                key = "COMPANION_SOURCE_" + channel["id"].upper().replace("-", "_")
-                if env.get(key):
-                    channel = {**channel, "source": env[key]}
-            patched.append(channel)
-        data["channels"] = patched
-    return data
-
-
-def parse_config(
-    text: str, name: str = "<config>", env: Mapping[str, str] | None = None, base_dir: str = ""
-) -> EventConfig:
-    """Validate TOML ``text``; ``ConfigError`` names the key and the problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
-    data = _apply_env(data, env if env is not None else {})
-    data.setdefault("base_dir", base_dir)
-    try:
-        return EventConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(exc, name) from None
-
-
-def parse_override(config: EventConfig, item: str) -> EventConfig:
-    """``config`` with one ``whisper.KEY=VALUE`` or ``captioner.KEY=VALUE`` applied
-    (the value read as a TOML value, else as a string): benchmark experiments."""
-    key, sep, raw = item.partition("=")
-    section, dot, name = key.strip().partition(".")
-    if not (sep and dot and name) or section not in ("whisper", "captioner"):
-        raise ConfigError(f"--set takes whisper.KEY=VALUE or captioner.KEY=VALUE, got {item!r}")
-    try:
-        value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    current = getattr(config, section)
-    try:
-        updated = current.model_validate({**current.model_dump(), name: value})
-    except ValidationError as exc:
-        raise _explain(exc, f"--set {item}") from None
-    return config.model_copy(update={section: updated})
-
-
-def load_config(
-    path: Path | str | None = None, env: Mapping[str, str] | None = None
-) -> EventConfig:
-    """Load and validate an event config (default: the KoSEA conference's)."""
-    env = os.environ if env is None else env
-    path = Path(path) if path else default_config_path(env)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
-    return parse_config(text, str(path), env, base_dir=str(path.resolve().parent))
-
-
-def settings_table() -> Iterator[tuple[str, str, str]]:
-    """(key, default, help) for every setting, in file order."""
-    sections: list[tuple[str, type[BaseModel]]] = [
-        ("event", EventInfo),
-        ("whisper", WhisperSettings),
-        ("captioner", CaptionerSettings),
-        ("youtube", YouTubeSettings),
-        ("channels[]", ChannelConfig),
-        ("channels[].youtube", ChannelYouTube),
-        ("archive", ArchiveSettings),
-        ("sessions[]", SessionConfig),
-        ("floor", FloorConfig),
-        ("booths[]", BoothConfig),
-        ("booths[].interpreters[]", InterpreterConfig),
-    ]
-    for section, model in sections:
-        for key, info in model.model_fields.items():
-            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
-                continue  # a table of its own, listed key by key
-            if info.is_required():
-                default = "(required)"
-            elif info.default_factory is not None:
-                default = repr(info.default_factory())  # type: ignore[call-arg]
-            else:
-                default = repr(info.default)
-            yield f"{section}.{key}", default, info.description or ""
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
+                raise ValueError(f"origin {origin!r} must look like https://example.org")
+        return origins

@@ -1,0 +1,139 @@
+"""``GET /ws/viewer``: one viewer's websocket (docs/protocol.md).
+
+Each connection gets a ``Viewer`` (its queue and writer, ``service.viewers``) and a
+``ViewerSession`` (what it has said: its flood guard and bad messages). The fan-out
+sends it captions; this module answers what it sends. ``close_for`` is the one place
+that turns an exception into a close code and a reason safe to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSMsgType, web
+
+from companion.errors import BusUnavailableError
+from service.captioners import is_public
+from service.keys import BUS, FANOUT, SETTINGS
+from service.protocol import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN,
+    PROTOCOL_VERSION,
+    ClientMessage,
+    FloodGuard,
+    Hello,
+    Ping,
+    ProtocolError,
+    error_message,
+    parse_client,
+    pong_message,
+    state_message,
+    welcome_message,
+)
+from service.settings import ServiceSettings
+from service.viewers import Viewer
+
+log = logging.getLogger(__name__)
+
+
+def close_for(error: BaseException) -> tuple[int, str]:
+    """The close code and a reason safe to show a viewer, for an error that ends a socket."""
+    if isinstance(error, ProtocolError):
+        if error.code == "too_large":
+            return CLOSE_TOO_BIG, "message too big"
+        return CLOSE_POLICY, "too many bad messages"
+    if isinstance(error, BusUnavailableError):
+        return CLOSE_TRY_AGAIN, "captions are unavailable for a moment: reconnect and resume"
+    return CLOSE_INTERNAL_ERROR, "internal error: reconnect and resume"
+
+
+def origin_allowed(origin: str | None, settings: ServiceSettings) -> bool:
+    """Any origin when none are configured; a request without one is not from a browser."""
+    return not settings.allowed_origins or origin is None or origin in settings.allowed_origins
+
+
+class ViewerSession:
+    """What one viewer's socket has said so far: its flood guard and bad-message count."""
+
+    def __init__(self, viewer: Viewer, app: web.Application, now: float) -> None:
+        self.viewer = viewer
+        self.settings = app[SETTINGS]
+        self.bus = app[BUS]
+        self.fanout = app[FANOUT]
+        self.guard = FloodGuard(self.settings.messages_per_second, self.settings.message_burst, now)
+        self.bad_messages = 0
+
+    async def receive(self, text: str, now: float) -> None:
+        """Handle one text frame; a ProtocolError is answered, counted, and may close."""
+        try:
+            if not self.guard.allow(now):
+                raise ProtocolError("flood", "too many messages; slow down")
+            await self._handle(parse_client(text, self.settings.max_message_bytes))
+        except ProtocolError as error:
+            await self.refuse(error)
+
+    async def refuse(self, error: ProtocolError) -> None:
+        """Tell the viewer why; close once it has sent too many bad messages."""
+        self.bad_messages += 1
+        await self.viewer.put(error_message(error.code, error.message))
+        if error.code == "too_large" or self.bad_messages >= self.settings.max_bad_messages:
+            code, reason = close_for(error)
+            self.viewer.drop(code, reason, flush=True)
+
+    async def _handle(self, message: ClientMessage) -> None:
+        viewer = self.viewer
+        if isinstance(message, Ping):
+            await viewer.put(pong_message())
+            return
+        if message.channel not in self.fanout.hubs:
+            raise ProtocolError("unknown_channel", f"no channel {message.channel!r}")
+        if isinstance(message, Hello):
+            await viewer.put(welcome_message(self.settings.channels, PROTOCOL_VERSION))
+            for key, value in (await self.bus.get_state()).items():
+                if is_public(key):
+                    await viewer.put(state_message(key, value))
+        await self.fanout.subscribe(viewer, message.channel, message.resume)
+
+
+async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
+    """The viewer websocket: one ``Viewer`` and one ``ViewerSession`` per connection."""
+    settings = request.app[SETTINGS]
+    fanout = request.app[FANOUT]
+    ws = web.WebSocketResponse(
+        max_msg_size=settings.max_message_bytes,
+        compress=False,  # compressing would encode each message once per viewer
+        heartbeat=settings.heartbeat,
+        timeout=settings.close_timeout,
+    )
+    await ws.prepare(request)
+    if not origin_allowed(request.headers.get("Origin"), settings):
+        await ws.close(code=CLOSE_POLICY, message=b"origin not allowed")
+        return ws
+    viewer = Viewer(ws, settings.queue_limit, settings.close_timeout, request.transport)
+    fanout.add(viewer)
+    viewer.start()
+    clock = asyncio.get_running_loop().time
+    session = ViewerSession(viewer, request.app, clock())
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await session.receive(msg.data, clock())
+            elif msg.type is WSMsgType.BINARY:
+                await session.refuse(ProtocolError("bad_message", "send JSON in text frames"))
+            if viewer.closing:
+                break
+    except BusUnavailableError as error:
+        log.warning("a viewer's backlog could not be read: %s", error)
+        code, reason = close_for(error)
+        viewer.drop(code, reason)
+    except Exception as error:
+        log.exception("a viewer's socket failed")
+        code, reason = close_for(error)
+        viewer.drop(code, reason)
+    finally:
+        fanout.remove(viewer)
+        await viewer.finish()
+    return ws

@@ -675,10 +675,10 @@ def bench_language(
     each language fixed, clean and through the room; print the share of captions in
     the right language and each language's error rate beside the same model offline."""
     from bench.language import language_suite
+    from bench.replay import run_channels
     from bench.suite import load_reference, provenance
     from workers.captioner.audio import decode_file
     from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.replay import run_channels
 
     segments = load_reference(reference)["segments"]
     samples = decode_file(audio)

@@ -802,7 +802,7 @@ def bench_fanout(
     viewers: int, rate: float, seconds: float, processes: int, sample: int, port: int
 ) -> None:
     """Fan captions out to VIEWERS websocket viewers on this machine; print the figures."""
-    from service.bench_fanout import run_fanout
+    from bench.fanout import run_fanout
 
     report = run_fanout(viewers, rate, seconds, processes, port, sample)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -820,7 +820,7 @@ def bench_archive(
     """Publish CAPTIONS finals as fast as possible; print throughput and publish→fsync lag."""
     import asyncio
 
-    from workers.archiver.bench import run_bench
+    from bench.archive import run_bench
 
     report = asyncio.run(run_bench(captions, channels, rate, redis_url, backlog=backlog))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))

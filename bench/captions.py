@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.scoring import char_units, error_rate, final_text, first_shown_latencies, percentile
 from companion.captions import CaptionEvent
-from companion.metrics import char_units, error_rate, final_text, first_shown_latencies, percentile
 from workers.captioner.worker import CaptionerStats
 
 Run = tuple[float, float]

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from bench.room import Room, conditions, heard
+from bench.scoring import error_rate
 from companion.captions import CaptionEvent
-from companion.metrics import error_rate
 
 Segment = dict[str, Any]  # {"lang", "text", "start", "end"} from the reference JSON
 

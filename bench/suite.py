@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from bench.captions import match_texts, offline, points_lost, run_report, summarise
+from bench.replay import run_channels
 from bench.room import Room, conditions, heard
 from companion.captions import CaptionEvent
 from workers.captioner.audio import SAMPLE_RATE
 from workers.captioner.engine import WhisperEngine
-from workers.captioner.replay import run_channels
 from workers.captioner.worker import Captioner
 
 BuildCaptioner = Callable[[str, str], Captioner]  # (channel id, language) -> captioner

@@ -265,10 +265,10 @@ def bench_language(
     each language fixed, clean and through the room; print the share of captions in
     the right language and each language's error rate beside the same model offline."""
     from bench.language import language_suite
+    from bench.replay import run_channels
     from bench.suite import load_reference, provenance
     from workers.captioner.audio import decode_file
     from workers.captioner.factory import build_captioner, load_engine
-    from workers.captioner.replay import run_channels
 
     segments = load_reference(reference)["segments"]
     samples = decode_file(audio)
@@ -392,7 +392,7 @@ def bench_fanout(
     viewers: int, rate: float, seconds: float, processes: int, sample: int, port: int
 ) -> None:
     """Fan captions out to VIEWERS websocket viewers on this machine; print the figures."""
-    from service.bench_fanout import run_fanout
+    from bench.fanout import run_fanout
 
     report = run_fanout(viewers, rate, seconds, processes, port, sample)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -410,7 +410,7 @@ def bench_archive(
     """Publish CAPTIONS finals as fast as possible; print throughput and publish→fsync lag."""
     import asyncio
 
-    from workers.archiver.bench import run_bench
+    from bench.archive import run_bench
 
     report = asyncio.run(run_bench(captions, channels, rate, redis_url, backlog=backlog))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))

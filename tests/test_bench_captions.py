@@ -14,11 +14,11 @@ from bench.captions import (
     speech_end_of,
     summarise,
 )
+from bench.replay import paced_array
 from bench.suite import Track, looped
 from companion.captions import CaptionEvent
 from tests.caption_events import final_caption
 from workers.captioner.audio import SAMPLE_RATE
-from workers.captioner.replay import paced_array
 
 
 def final(

@@ -1,19 +1,18 @@
-"""Replaying recordings as if live: the terminal printer, JSON Lines, paced replay."""
+"""Replaying recordings as if live: the terminal printer (and JSON Lines), a thread per source.
+
+The benchmarks' in-memory replay (``run_channels``) is in ``bench/replay.py``.
+"""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
 from typing import IO
 
-import numpy as np
-
 from companion.captions import CaptionEvent
-from workers.captioner.audio import SAMPLE_RATE, AudioSource
-from workers.captioner.worker import Captioner, CaptionerStats, caption_source, reader_thread
+from workers.captioner.audio import AudioSource
+from workers.captioner.worker import Captioner, CaptionerStats, caption_source
 
 
 class Printer:
@@ -53,46 +52,6 @@ def replay(
     """Caption each source in its own thread, all at once, until every one ends."""
     in_threads([partial(caption_source, c, s, printer) for c, s in captioners])
     return [c.stats for c, _ in captioners]
-
-
-@dataclass
-class Collector:
-    """Keeps events in memory for a benchmark."""
-
-    events: list[CaptionEvent] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, event: CaptionEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-
-def paced_array(
-    audio: np.ndarray, speed: float, chunk_seconds: float = 0.1
-) -> Iterator[np.ndarray]:
-    """An in-memory recording delivered at ``speed`` x real time."""
-    step = int(SAMPLE_RATE * chunk_seconds)
-    began = time.monotonic()
-    for i in range(0, len(audio), step):
-        if speed > 0:
-            delay = began + (i + step) / SAMPLE_RATE / speed - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        yield audio[i : i + step]
-
-
-def run_channels(jobs: list[tuple[Captioner, np.ndarray]], speed: float) -> list[Collector]:
-    """Replay in-memory recordings on several captioners at once (a benchmark)."""
-    collectors = [Collector() for _ in jobs]
-
-    def run(captioner: Captioner, audio: np.ndarray, sink: Collector) -> None:
-        chunks = paced_array(audio, speed)
-        if speed > 0:
-            chunks = reader_thread(chunks, captioner.stats)
-        captioner.run(chunks, sink)
-
-    in_threads([partial(run, c, a, s) for (c, a), s in zip(jobs, collectors, strict=True)])
-    return collectors
 
 
 def in_threads(calls: list[Callable[[], None]]) -> None:

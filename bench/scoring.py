@@ -1,4 +1,4 @@
-"""Caption metrics for the benchmarks: error rates and latencies. Pure.
+"""Scoring for the benchmarks: error rates, latencies and their percentiles. Pure.
 
 * ``error_rate``: WER for English after Whisper's English normaliser; CER for
   Korean (and other languages) over characters without spaces or punctuation,

@@ -1,9 +1,9 @@
-"""Benchmark metrics on hand-made events."""
+"""Benchmark scoring on hand-made events."""
 
 from __future__ import annotations
 
+from bench.scoring import error_rate, first_shown_latencies, percentile
 from companion.captions import CaptionEvent, Word
-from companion.metrics import error_rate, first_shown_latencies, percentile
 
 
 def ev(

@@ -40,9 +40,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.scoring import percentile
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
-from companion.metrics import percentile
 from service.app import create_app
 from service.keys import FANOUT
 from service.settings import ServiceSettings

@@ -18,12 +18,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.scoring import percentile
 from companion.bus import open_bus
 from companion.bus.base import Bus
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent, Word
 from companion.config import EventConfig
-from companion.metrics import percentile
 from companion.transcripts.archive import TranscriptArchive
 from workers.archiver.archiver import Archiver, Source
 from workers.archiver.bus_source import BusSource

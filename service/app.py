@@ -86,7 +86,7 @@ def create_app(
 
         add_transcript_routes(app, config)  # the programme, transcripts, corrections
         youtube.install(app, bus, app[TOKENS], config, env or {})  # tracker, /api/admin/youtube
-        booths.install(app, bus, app[TOKENS], config, listeners, web_dir)  # booths, console
+        booths.install(app, bus, config, listeners, web_dir)  # booths, console
         booth_audio.install(app, app[TOKENS], config)  # /ws/booth-audio: console mics
     pages.install(app, bus, app[TOKENS], settings.channels, config, web_dir)  # /dashboard
     app.on_shutdown.append(_close_viewers)

@@ -36,9 +36,9 @@ from companion.aio import running
 from companion.booths import Refused
 from companion.bus.base import Bus
 from companion.config import EventConfig
-from service.auth import Tokens, refuse, request_token, require_organizer, socket_login
+from service.auth import refuse, request_token, require_organizer, socket_login
 from service.booth_desk import BoothDesk, Listeners
-from service.keys import BOOTH_TOKENS, DESK
+from service.keys import DESK, TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ MAX_CONSOLE_MESSAGE = 2048
 def install(
     app: web.Application,
     bus: Bus,
-    tokens: Tokens,
     config: EventConfig,
     listeners: Listeners,
     web_dir: Any,
@@ -62,7 +61,6 @@ def install(
         return
     desk = BoothDesk(config, bus)
     app[DESK] = desk
-    app[BOOTH_TOKENS] = tokens
     desk.listeners = listeners
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
@@ -90,7 +88,7 @@ def install(
 async def post_action(request: web.Request) -> web.Response:
     """One action by the token's interpreter: 200 with the event, 409 with the reason."""
     desk = request.app[DESK]
-    interpreter = request.app[BOOTH_TOKENS].interpreter_for(request_token(request))
+    interpreter = request.app[TOKENS].interpreter_for(request_token(request))
     if interpreter is None:
         if request_token(request) is None:
             raise refuse(web.HTTPUnauthorized, "token_required", "an interpreter token is required")
@@ -112,7 +110,7 @@ async def post_action(request: web.Request) -> web.Response:
 
 async def admin_booths(request: web.Request) -> web.Response:
     """Organizers: every booth, the channels, the floor and the event log."""
-    require_organizer(request, request.app[BOOTH_TOKENS])
+    require_organizer(request, request.app[TOKENS])
     return web.json_response(request.app[DESK].snapshot())
 
 
@@ -121,7 +119,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     desk = request.app[DESK]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_CONSOLE_MESSAGE)
     await ws.prepare(request)
-    interpreter = await socket_login(ws, request.app[BOOTH_TOKENS])
+    interpreter = await socket_login(ws, request.app[TOKENS])
     if interpreter is None:
         return ws
     booth_id = desk.booth_of[interpreter]

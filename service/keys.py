@@ -42,7 +42,6 @@ BUS_GAUGES: web.AppKey[tuple[Gauge, Gauge]] = web.AppKey("bus_gauges")
 CAPTIONER_GAUGES: web.AppKey[tuple[Gauge, Gauge, Gauge]] = web.AppKey("captioner_gauges")
 # service.booths
 DESK: web.AppKey[BoothDesk] = web.AppKey("booth_desk")
-BOOTH_TOKENS: web.AppKey[Tokens] = web.AppKey("booth_tokens")
 # service.booth_audio
 BOOTH_AUDIO: web.AppKey[BoothAudio] = web.AppKey("booth_audio")
 # service.transcripts

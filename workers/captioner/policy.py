@@ -41,8 +41,13 @@ moves only their timing and the partials.
   ``max_utterance``, so the cost of a decode is bounded.
 * **No word twice, no word alone**: an utterance's final window starts ``speech_pad``
   before its onset, and may reach back ``lead_in`` into the previous final's window,
-  but the words whose middle lies in that lead-in are dropped (they are the previous
-  final's), so a phrase at the seam is never written twice. The lead-in is there for
+  but the words that end inside that lead-in are dropped (they are the previous
+  final's), so a phrase at the seam is never written twice. Their ends, not their
+  middles: Whisper's alignment starts the first word after a pause early, often
+  before the seam, while the previous final's words end ``end_pad`` before it (judged
+  by middles, ``en-tune`` lost first words: "may be considered" came out "be
+  considered", 1.9 points). After a cut, which falls inside speech, a word across the
+  seam belongs where most of it is, so there the middles decide. The lead-in is there for
   the first word: a short utterance decoded from its own audio alone loses it to a
   likelier one ("Ask not" after a pause came out "As not"), and a few tenths of a
   second of the speech before it (with the previous finals as the prompt) bring it
@@ -191,8 +196,8 @@ class _Final:
     utterance: int
     start: float
     end: float
-    fresh_from: float  # words whose middle lies before this are the previous final's
-    part: int = 0
+    fresh_from: float  # words that end before this are the previous final's
+    part: int = 0  # after a cut (part > 0): words whose middle is before it
     end_of_utterance: bool = False  # decided when the final is confirmed
     request: DecodeRequest | None = None
     result: Hypothesis | None = None
@@ -403,18 +408,21 @@ class StreamingPolicy:
 
     def _show(self, u: _Utterance, hypothesis: Hypothesis) -> None:
         """A hypothesis of the open utterance, as its partial (unless unsure)."""
-        words, dropped = self._clean(hypothesis, u.fresh_from)
+        words, dropped = self._clean(hypothesis, u.fresh_from, u.part > 0)
         unsure = hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob
         if (words or u.shown_partial) and not (unsure and words):
             self._emit(u.number, words, False, False, dropped)
             u.shown_partial = bool(words)
 
     def _clean(
-        self, hypothesis: Hypothesis, fresh_from: float
+        self, hypothesis: Hypothesis, fresh_from: float, after_cut: bool
     ) -> tuple[tuple[Word, ...], str | None]:
         """The words the guard keeps, without the lead-in's words (the last final's)
         or an echo of the last finals."""
-        words = [w for w in hypothesis.words if (w.start + w.end) / 2 >= fresh_from]
+        if after_cut:
+            words = [w for w in hypothesis.words if (w.start + w.end) / 2 >= fresh_from]
+        else:
+            words = [w for w in hypothesis.words if w.end > fresh_from]
         kept = clean([w.text for w in words], self.lang, hypothesis.evidence)
         dropped = kept.reason
         words = [words[i] for i in kept.keep]
@@ -428,7 +436,7 @@ class StreamingPolicy:
         while self._finals and self._finals[0].result is not None:
             final = self._finals.popleft()
             assert final.result is not None
-            words, dropped = self._clean(final.result, final.fresh_from)
+            words, dropped = self._clean(final.result, final.fresh_from, final.part > 0)
             if words:
                 self._emit(final.utterance, words, True, final.end_of_utterance, dropped)
                 self._recent = [*self._recent, *words][-ECHO_HORIZON:]

@@ -25,9 +25,9 @@ import redis
 
 from companion.bus.redis_link import RedisKeys, decode_entry
 from companion.transcripts.files import ArchiveFiles
-from tests.archive_config import config_text
-from tests.conftest import REPO
-from tests.redis_server import RedisServer
+from tests.support.archive_config import config_text
+from tests.support.paths import REPO
+from tests.support.redis_server import RedisServer
 
 TIMEOUT = 40.0
 

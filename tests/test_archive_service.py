@@ -22,7 +22,7 @@ from companion.config import EventConfig
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
-from tests.archive_config import archive_config, final, until
+from tests.support.archive_config import archive_config, final, until
 from workers.archiver.run import archiver_context
 
 ORG = "organizer-token-0123456789"

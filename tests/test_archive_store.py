@@ -20,7 +20,7 @@ import pytest
 from companion.bus.memory import MemoryBus
 from companion.transcripts.archive import TranscriptArchive
 from companion.transcripts.files import ArchiveFiles
-from tests.archive_config import archive_config, final, until
+from tests.support.archive_config import archive_config, final, until
 from workers.archiver import archiver as archiver_module
 from workers.archiver.archiver import HEALTH_KEY, Archiver
 from workers.archiver.bus_source import BusSource

@@ -16,7 +16,7 @@ from bench.captions import (
 )
 from bench.suite import Track, looped
 from companion.captions import CaptionEvent
-from tests.caption_events import final_caption
+from tests.support.caption_events import final_caption
 from workers.captioner.audio import SAMPLE_RATE
 from workers.captioner.replay import paced_array
 

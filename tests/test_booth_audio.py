@@ -24,7 +24,7 @@ from service.app import create_app
 from service.auth import Tokens
 from service.booth_audio import BOOTH_AUDIO, MAX_BAD_FRAMES, MAX_FRAME_BYTES, Microphone, Owners
 from service.settings import ServiceSettings
-from tests.test_console import receive
+from tests.support.service import receive
 from workers.captioner.push import PushSource
 
 CONFIG = """

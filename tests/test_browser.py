@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
-from tests.browser_support import (
+from tests.support.browser import (
     FAKE_IFRAME_API,
     CuttableProxy,
     ThreadedServer,
@@ -35,9 +35,9 @@ from tests.browser_support import (
     chromium,
     until,
 )
-from tests.conftest import REPO
-from tests.serve_process import serve_process
-from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.paths import REPO
+from tests.support.serve_process import serve_process
+from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
 pytestmark = pytest.mark.model
 

@@ -23,7 +23,7 @@ from service.app import create_app
 from service.auth import Tokens
 from service.booth_audio import BOOTH_AUDIO
 from service.settings import ServiceSettings
-from tests.browser_support import ThreadedServer, chromium, until
+from tests.support.browser import ThreadedServer, chromium, until
 
 CONFIG = """
 [floor]

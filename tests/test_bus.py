@@ -18,7 +18,7 @@ import pytest
 from companion.bus import Bus, MemoryBus, open_bus
 from companion.bus.redis import RedisBus
 from companion.captions import CaptionEvent
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 # scripts/test installs redis-server; without it the Redis tests fail, they are not skipped.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from companion.config import EventConfig, parse_config
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
+from tests.support.service import receive
 from workers.captioner.routing import Router
 
 CONFIG = """
@@ -57,15 +57,6 @@ async def running(bus: MemoryBus | None = None) -> AsyncIterator[tuple[TestClien
     app = create_app(settings, bus, tokens=TOKENS, config=config)
     async with TestClient(TestServer(app)) as client:
         yield client, bus
-
-
-async def receive(ws: Any, kind: str) -> dict[str, Any]:
-    while True:
-        msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
-        assert msg.type is WSMsgType.TEXT, f"socket closed: {msg}"
-        data: dict[str, Any] = json.loads(msg.data)
-        if data["type"] == kind:
-            return data
 
 
 async def login(client: TestClient, token: str) -> Any:

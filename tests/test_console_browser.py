@@ -30,9 +30,9 @@ from playwright.sync_api import (
     expect,
 )
 
-from tests.browser_support import artifacts_dir, assert_not_blank, chromium
-from tests.conftest import REPO
-from tests.serve_process import serve_process
+from tests.support.browser import artifacts_dir, assert_not_blank, chromium
+from tests.support.paths import REPO
+from tests.support.serve_process import serve_process
 
 pytestmark = pytest.mark.model
 

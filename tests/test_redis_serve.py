@@ -24,8 +24,8 @@ from typing import IO, Any
 
 import pytest
 
-from tests.conftest import REPO, data
-from tests.redis_server import RedisServer, free_port
+from tests.support.paths import REPO, data
+from tests.support.redis_server import RedisServer, free_port
 
 # scripts/test installs redis-server; without it these tests fail, they are not skipped.
 pytestmark = pytest.mark.model

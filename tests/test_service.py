@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -18,45 +16,12 @@ from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
 from service.app import FANOUT, create_app
 from service.settings import ServiceSettings
+from tests.support.caption_events import caption
+from tests.support.service import running, until
 
 Client = TestClient[web.Request, web.Application]
 WS = aiohttp.ClientWebSocketResponse
 TIMEOUT = 5.0
-
-
-def caption(channel: str, final: bool, text: str = "words", utterance: int = 0) -> CaptionEvent:
-    return CaptionEvent(channel, 0, final, text, channel, 0.0, 1.0, 1.0, utterance)
-
-
-async def until(check: Callable[[], bool] | Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` with tiny yields until it is true (at most TIMEOUT seconds)."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    bus: MemoryBus | None = None, **overrides: Any
-) -> AsyncIterator[tuple[Client, MemoryBus, web.Application]]:
-    bus = bus or MemoryBus()
-    settings = ServiceSettings(channels=("en", "ko"), **overrides)
-    app = create_app(settings, bus)
-    async with TestClient(TestServer(app)) as client:
-
-        async def ready() -> bool:
-            async with client.get("/readyz") as response:
-                return response.status == 200
-
-        await until(ready, "/readyz")
-        yield client, bus, app
 
 
 async def message(ws: WS, kind: str | None = None) -> dict[str, Any]:

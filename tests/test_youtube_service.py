@@ -22,7 +22,7 @@ from service.auth import Tokens
 from service.settings import ServiceSettings
 from service.youtube.tracker import Tracker
 from service.youtube.web import YOUTUBE, YouTubeParts
-from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
 NOW = 1778718600.0
 VIDEO = "aaaaaaaaaaa"

@@ -23,8 +23,8 @@ from service.youtube.client import YouTubeApi
 from service.youtube.quota import next_reset, pacific_day
 from service.youtube.tracker import RESET_MARGIN, Tracker
 from service.youtube.web import build_tracker
-from tests.redis_server import RedisServer
-from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.redis_server import RedisServer
+from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
 NOW = 1778718600.0  # 2026-05-14 00:30 UTC: 17:30 on the 13th in California
 VIDEO, VIDEO_KO = "aaaaaaaaaaa", "bbbbbbbbbbb"

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 CHROMIUM = "/usr/bin/chromium"
 

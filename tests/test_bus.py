@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -19,6 +18,7 @@ from companion.bus import Bus, MemoryBus, open_bus
 from companion.bus.redis import RedisBus
 from companion.captions import CaptionEvent
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 # scripts/test installs redis-server; without it the Redis tests fail, they are not skipped.
 
@@ -83,24 +83,16 @@ async def bus(make_bus: MakeBus) -> Bus:
     return await make_bus()
 
 
-async def wait_until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def subscribed(bus: Bus) -> None:
     """Wait until a Redis bus's state_changes iterator has subscribed (memory: at once)."""
     if isinstance(bus, RedisBus):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            counts = await bus._client.pubsub_numsub(bus._keys.changes)
-            if counts and counts[0][1] > 0:
-                return
-            assert time.monotonic() < deadline, "state_changes never subscribed"
-            await asyncio.sleep(0.02)
+        redis_bus = bus
+
+        async def listening() -> bool:
+            counts = await redis_bus._client.pubsub_numsub(redis_bus._keys.changes)
+            return bool(counts and counts[0][1] > 0)
+
+        await until(listening, "state_changes to subscribe", timeout=TIMEOUT)
 
 
 # -- contract: both backends ----------------------------------------------------------
@@ -271,10 +263,10 @@ async def test_publish_buffers_while_redis_is_down_and_flushes_in_order(
         assert (health.connected, health.buffered, health.dropped) == (False, 20, 0)
         assert health.last_error
         outage_server.start()  # an empty Redis on the same port
-        await wait_until(lambda: bus.health().buffered == 0, "the buffer to drain")
+        await until(lambda: bus.health().buffered == 0, "the buffer to drain", timeout=TIMEOUT)
         events = await bus.read("en", 0)
         assert [(e.seq, e.text) for e in events] == [(i + 1, f"t{i}") for i in range(20)]
-        await wait_until(lambda: bus.health().connected, "connected again")
+        await until(lambda: bus.health().connected, "connected again", timeout=TIMEOUT)
     finally:
         await bus.close()
 
@@ -289,7 +281,7 @@ async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: Redi
         health = bus.health()
         assert (health.buffered, health.dropped) == (5, 3)
         outage_server.start()
-        await wait_until(lambda: bus.health().buffered == 0, "the buffer to drain")
+        await until(lambda: bus.health().buffered == 0, "the buffer to drain", timeout=TIMEOUT)
         assert [e.text for e in await bus.read("en", 0)] == [f"t{i}" for i in range(3, 8)]
         assert bus.health().dropped == 3
     finally:
@@ -312,13 +304,13 @@ async def test_follow_and_state_changes_survive_a_restart(outage_server: RedisSe
     try:
         for i in range(3):
             await bus.publish(ev(f"a{i}"))
-        await wait_until(lambda: len(seen) == 3, "the first events")
+        await until(lambda: len(seen) == 3, "the first events", timeout=TIMEOUT)
         outage_server.stop()
         await bus.publish(ev("b0"))  # buffered
         outage_server.start()  # empty: numbering starts again at 1, with a new epoch
         await bus.publish(ev("b1"))
         await bus.publish(ev("b2"))
-        await wait_until(lambda: len(seen) == 6, "the events after the restart")
+        await until(lambda: len(seen) == 6, "the events after the restart", timeout=TIMEOUT)
         assert seen == ["a0", "a1", "a2", "b0", "b1", "b2"]
 
         first = asyncio.ensure_future(anext(changes))

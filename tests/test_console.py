@@ -18,6 +18,7 @@ from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
 from tests.support.service import receive
+from tests.support.waiting import until
 from workers.captioner.routing import Router
 
 CONFIG = """
@@ -208,11 +209,11 @@ async def test_captions_follow_the_floor_language_and_the_booths() -> None:
         assert doc is not None and doc["lang"] == "en" and doc["by"] == "detected"
         await bus.set_state("floor", doc)
         # … so the desk re-routes: "en" carries the floor, and booth-en is silenced.
-        for _ in range(200):
-            if booth.carriages["en"].carries == "floor":
-                break
-            await asyncio.sleep(0.01)
-        assert booth.carriages["en"].carries == "floor"
+        await until(
+            lambda: booth.carriages["en"].carries == "floor",
+            "the desk to give en to the floor",
+            timeout=2.0,
+        )
         assert booth.targets(caption("en", "Hello")) == []
         assert floor.heard(caption("en", "Yes")) is None  # no change, no document
         follower.cancel()

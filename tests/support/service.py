@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -14,24 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from companion.bus.memory import MemoryBus
 from service.app import create_app
 from service.settings import ServiceSettings
+from tests.support.waiting import until
 
 Client = TestClient[web.Request, web.Application]
-TIMEOUT = 5.0
+TIMEOUT = 5.0  # for /readyz
 RECEIVE_TIMEOUT = 10.0
-
-
-async def until(check: Callable[[], bool] | Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` with tiny yields until it is true (at most TIMEOUT seconds)."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +35,7 @@ async def running(
             async with client.get("/readyz") as response:
                 return response.status == 200
 
-        await until(ready, "/readyz")
+        await until(ready, "/readyz", timeout=TIMEOUT)
         yield client, bus, app
 
 

@@ -173,6 +173,8 @@ def setup(tmp_path: Path, redis_server: RedisServer) -> Iterator[Setup]:
     s.close()
 
 
+@pytest.mark.redis
+@pytest.mark.slow  # archiver subprocesses, killed and restarted
 def test_kill_9_at_any_moment_loses_and_duplicates_nothing(setup: Setup) -> None:
     rng = random.Random(7)
     archiver = setup.archiver()
@@ -215,6 +217,8 @@ def test_kill_9_at_any_moment_loses_and_duplicates_nothing(setup: Setup) -> None
     assert texts == {"first", "second"}
 
 
+@pytest.mark.redis
+@pytest.mark.slow  # an archiver subprocess
 def test_an_unwritable_archive_stops_acknowledging_until_it_is_back(setup: Setup) -> None:
     setup.archiver()
     assert setup.publisher("before", 30, 200.0).wait(TIMEOUT) == 0

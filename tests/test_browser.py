@@ -39,7 +39,8 @@ from tests.support.serve_process import serve_process
 from tests.support.waiting import until_sync
 from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
-pytestmark = pytest.mark.model
+# the real model in `companion serve` subprocesses, watched through chromium
+pytestmark = [pytest.mark.model, pytest.mark.browser, pytest.mark.slow]
 
 ORGANIZER = "organizer-browser-test-0123456789"
 EN_VIDEO, KO_VIDEO = "envideo0001", "kovideo0001"

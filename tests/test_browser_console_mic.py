@@ -26,6 +26,8 @@ from service.settings import ServiceSettings
 from tests.support.browser import ThreadedServer, chromium
 from tests.support.waiting import until_sync
 
+pytestmark = pytest.mark.browser
+
 CONFIG = """
 [floor]
 source = "floor.wav"

@@ -25,6 +25,8 @@ from service.settings import ServiceSettings
 from tests.support.browser import FAKE_IFRAME_API, ThreadedServer, chromium
 from tests.support.caption_events import final_caption
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:

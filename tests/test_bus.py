@@ -55,11 +55,15 @@ def outage_server() -> Iterator[RedisServer]:
 MakeBus = Callable[..., Awaitable[Bus]]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_bus(
-    request: pytest.FixtureRequest, redis_server: RedisServer
-) -> AsyncIterator[MakeBus]:
-    """Builds started buses of the parametrized backend; Redis ones share a namespace."""
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
+    """Builds started buses of the parametrized backend; Redis ones share a namespace.
+
+    Only the Redis backend starts the module's redis-server (``-m "not redis"`` needs none).
+    """
+    redis_server: RedisServer | None = None
+    if request.param == "redis":
+        redis_server = request.getfixturevalue("redis_server")
     namespace = f"test-{uuid.uuid4().hex}"
     buses: list[Bus] = []
 
@@ -68,6 +72,7 @@ async def make_bus(
         if request.param == "memory":
             bus = MemoryBus(max_len=kwargs.get("max_len", 10_000))
         else:
+            assert redis_server is not None
             bus = RedisBus(redis_server.url, namespace=namespace, **kwargs)
         await bus.start()
         buses.append(bus)
@@ -200,6 +205,7 @@ async def test_state_set_get_and_changes(bus: Bus) -> None:
 # -- Redis: several processes' view ---------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_state_changes_reach_another_redis_bus(redis_server: RedisServer) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     writer, reader = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
@@ -218,6 +224,7 @@ async def test_state_changes_reach_another_redis_bus(redis_server: RedisServer) 
         await reader.close()
 
 
+@pytest.mark.redis
 async def test_two_redis_buses_get_distinct_consecutive_seqs(redis_server: RedisServer) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     a, b = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
@@ -241,6 +248,7 @@ async def test_two_redis_buses_get_distinct_consecutive_seqs(redis_server: Redis
         await b.close()
 
 
+@pytest.mark.redis
 def test_open_bus_picks_the_backend(redis_server: RedisServer) -> None:
     assert isinstance(open_bus(None), MemoryBus)
     assert isinstance(open_bus(redis_server.url, namespace="x"), RedisBus)
@@ -249,6 +257,7 @@ def test_open_bus_picks_the_backend(redis_server: RedisServer) -> None:
 # -- Redis outages ------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_publish_buffers_while_redis_is_down_and_flushes_in_order(
     outage_server: RedisServer,
 ) -> None:
@@ -271,6 +280,7 @@ async def test_publish_buffers_while_redis_is_down_and_flushes_in_order(
         await bus.close()
 
 
+@pytest.mark.redis
 async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: RedisServer) -> None:
     bus = RedisBus(outage_server.url, namespace="outage", buffer_limit=5)
     await bus.start()
@@ -288,6 +298,7 @@ async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: Redi
         await bus.close()
 
 
+@pytest.mark.redis
 async def test_follow_and_state_changes_survive_a_restart(outage_server: RedisServer) -> None:
     bus = RedisBus(outage_server.url, namespace="outage")
     watcher = RedisBus(outage_server.url, namespace="outage")

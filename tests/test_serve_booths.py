@@ -21,7 +21,7 @@ import pytest
 from tests.support.paths import REPO, data
 from tests.support.serve_process import serve_process
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # `companion serve` subprocesses
 
 
 @pytest.fixture

@@ -328,6 +328,7 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.mark.redis
 async def test_two_trackers_share_one_ledger_in_redis(
     fake: tuple[FakeYouTube, str], make: MakeTracker, redis_server: RedisServer
 ) -> None:

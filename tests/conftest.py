@@ -1,4 +1,7 @@
-"""Shared fixtures: the test recordings and one real Whisper base model per session."""
+"""Shared fixtures: an archive directory and one real Whisper base model per session.
+
+Helpers the tests import live in ``tests/support/``; no test imports another test module.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("COMPANION_TEST_DATA", REPO.parent / "shared" / "data"))
-
-
-def data(name: str) -> str:
-    path = DATA / name
-    if not path.is_file():
-        raise FileNotFoundError(f"test recording {path} is missing (set COMPANION_TEST_DATA)")
-    return str(path)
 
 
 @pytest.fixture(scope="session", autouse=True)

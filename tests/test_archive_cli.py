@@ -14,7 +14,7 @@ from cli import main
 from companion.config import parse_config
 from companion.errors import ConfigError
 from companion.transcripts.archive import TranscriptArchive, archive_root
-from tests.archive_config import archive_config, config_text, final
+from tests.support.archive_config import archive_config, config_text, final
 from workers.archiver.store import CaptionStore, Pending
 
 

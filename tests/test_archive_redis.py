@@ -1,7 +1,7 @@
 """The archiver as a real process on a real Redis: kill -9 at any moment loses nothing and
 writes nothing twice; an archive that cannot be written holds everything unacknowledged.
 
-A private ``redis-server`` (tests/redis_server.py), ``companion worker archive`` as a
+A private ``redis-server`` (tests/support/redis_server.py), ``companion worker archive`` as a
 subprocess, and publishers as subprocesses that publish through ``RedisBus`` the way
 captioners do (finals and partials, two channels). The truth to compare with is what
 the Redis streams hold at the end.
@@ -25,9 +25,10 @@ import redis
 
 from companion.bus.redis_link import RedisKeys, decode_entry
 from companion.transcripts.files import ArchiveFiles
-from tests.archive_config import config_text
-from tests.conftest import REPO
-from tests.redis_server import RedisServer
+from tests.support.archive_config import config_text
+from tests.support.paths import REPO
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import until_sync
 
 TIMEOUT = 40.0
 
@@ -172,14 +173,8 @@ def setup(tmp_path: Path, redis_server: RedisServer) -> Iterator[Setup]:
     s.close()
 
 
-def wait_for(check: Any, what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
+@pytest.mark.redis
+@pytest.mark.slow  # archiver subprocesses, killed and restarted
 def test_kill_9_at_any_moment_loses_and_duplicates_nothing(setup: Setup) -> None:
     rng = random.Random(7)
     archiver = setup.archiver()
@@ -187,7 +182,9 @@ def test_kill_9_at_any_moment_loses_and_duplicates_nothing(setup: Setup) -> None
     def kill_while_working() -> Proc:
         """Kill -9 the archiver a random moment after it has written something; restart it."""
         start = len(setup.archived())
-        wait_for(lambda: len(setup.archived()) >= start + 10, "the archiver to write")
+        until_sync(
+            lambda: len(setup.archived()) >= start + 10, "the archiver to write", timeout=TIMEOUT
+        )
         time.sleep(rng.uniform(0.0, 0.3))
         archiver.kill9()
         return setup.archiver()
@@ -203,19 +200,29 @@ def test_kill_9_at_any_moment_loses_and_duplicates_nothing(setup: Setup) -> None
 
     expected = setup.finals_in_redis()
     assert len(expected) >= 400 + 40  # the second's 400 finals, and the first's until killed
-    wait_for(lambda: set(setup.archived()) == expected, "every final in Redis to be archived")
+    until_sync(
+        lambda: set(setup.archived()) == expected,
+        "every final in Redis to be archived",
+        timeout=TIMEOUT,
+    )
     archived = setup.archived()
     assert len(archived) == len(set(archived)), "a caption was written twice"
-    wait_for(lambda: setup.group("ko")["pending"] == 0 == setup.group("en")["pending"], "acks")
+    until_sync(
+        lambda: setup.group("ko")["pending"] == 0 == setup.group("en")["pending"],
+        "acks",
+        timeout=TIMEOUT,
+    )
     assert setup.health()["status"] == "writing"
     texts = {c.text.split()[0] for c in setup.files.read_captions()}
     assert texts == {"first", "second"}
 
 
+@pytest.mark.redis
+@pytest.mark.slow  # an archiver subprocess
 def test_an_unwritable_archive_stops_acknowledging_until_it_is_back(setup: Setup) -> None:
     setup.archiver()
     assert setup.publisher("before", 30, 200.0).wait(TIMEOUT) == 0
-    wait_for(lambda: len(setup.archived()) == 20, "the first finals")
+    until_sync(lambda: len(setup.archived()) == 20, "the first finals", timeout=TIMEOUT)
     event_dir = setup.files.event_dir
     aside = event_dir.with_name("aside")
     event_dir.rename(aside)
@@ -228,7 +235,7 @@ def test_an_unwritable_archive_stops_acknowledging_until_it_is_back(setup: Setup
             setup.group("ko")["pending"] + setup.group("en")["pending"] > 0
         )
 
-    wait_for(held, "the archiver to hold the captions unacknowledged")
+    until_sync(held, "the archiver to hold the captions unacknowledged", timeout=TIMEOUT)
     time.sleep(1.0)
     assert setup.health()["status"] == "failing" and "NotADirectoryError" in setup.health()["error"]
     assert setup.group("ko")["pending"] + setup.group("en")["pending"] > 0
@@ -238,9 +245,17 @@ def test_an_unwritable_archive_stops_acknowledging_until_it_is_back(setup: Setup
     aside.rename(event_dir)
     expected = setup.finals_in_redis()
     assert len(expected) == 40
-    wait_for(lambda: set(setup.archived()) == expected, "the held finals")
-    wait_for(lambda: setup.group("ko")["pending"] == 0 == setup.group("en")["pending"], "acks")
-    wait_for(lambda: setup.health().get("status") == "writing", "the health to say writing")
+    until_sync(lambda: set(setup.archived()) == expected, "the held finals", timeout=TIMEOUT)
+    until_sync(
+        lambda: setup.group("ko")["pending"] == 0 == setup.group("en")["pending"],
+        "acks",
+        timeout=TIMEOUT,
+    )
+    until_sync(
+        lambda: setup.health().get("status") == "writing",
+        "the health to say writing",
+        timeout=TIMEOUT,
+    )
     assert len(setup.archived()) == 40
 
 

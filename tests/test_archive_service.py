@@ -22,13 +22,15 @@ from companion.config import EventConfig
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
-from tests.archive_config import archive_config, final, until
+from tests.support.archive_config import archive_config, final
+from tests.support.waiting import until
 from workers.archiver.run import archiver_context
 
 ORG = "organizer-token-0123456789"
 Client = TestClient[web.Request, web.Application]
 AUTH = {"Authorization": f"Bearer {ORG}"}
 VIEWER = {"Authorization": "Bearer some-viewer-guess-0000000"}
+TIMEOUT = 20.0  # for the archiver, which writes on its own task
 
 
 @contextlib.asynccontextmanager
@@ -66,7 +68,7 @@ async def published(client: Client, bus: MemoryBus, texts: dict[str, list[str]])
                 return False
         return True
 
-    await until(archived, "the captions to be archived")
+    await until(archived, "the captions to be archived", timeout=TIMEOUT)
 
 
 async def test_the_programme_is_public(tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ async def test_the_programme_is_public(tmp_path: Path) -> None:
         async def announced() -> bool:
             return (await bus.get_state()).get("session", {}).get("id") == "morning"
 
-        await until(announced, "the session state document")
+        await until(announced, "the session state document", timeout=TIMEOUT)
 
 
 async def test_only_organizers_start_and_end_sessions(tmp_path: Path) -> None:
@@ -193,7 +195,7 @@ async def test_the_archive_health_is_for_organizers(tmp_path: Path) -> None:
             status, body = await json_of(client, "GET", "/api/archive", headers=AUTH)
             return status == 200 and body["status"] == "writing"
 
-        await until(writing, "the archiver to report")
+        await until(writing, "the archiver to report", timeout=TIMEOUT)
         _, state = await json_of(client, "GET", "/api/state")
         assert "archiver:health" not in state["state"]  # not for viewers
         assert "session" in state["state"]

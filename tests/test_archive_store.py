@@ -20,11 +20,14 @@ import pytest
 from companion.bus.memory import MemoryBus
 from companion.transcripts.archive import TranscriptArchive
 from companion.transcripts.files import ArchiveFiles
-from tests.archive_config import archive_config, final, until
+from tests.support.archive_config import archive_config, final
+from tests.support.waiting import until
 from workers.archiver import archiver as archiver_module
 from workers.archiver.archiver import HEALTH_KEY, Archiver
 from workers.archiver.bus_source import BusSource
 from workers.archiver.store import ArchiveLockedError, CaptionStore, Pending
+
+TIMEOUT = 20.0  # for the archiver, which writes on its own task
 
 
 def pending(seq: int, channel: str = "en", session: str = "morning") -> Pending:
@@ -128,7 +131,7 @@ async def test_the_embedded_archiver_holds_on_while_the_disk_is_gone(
             await bus.publish(final("en", f"first {i}"))
             await bus.publish(final("ko", f"partial {i}", final=False))
         await bus.publish(final("ko", "unknown time", at=0.0))
-        await until(lambda: len(stored()) == 6, "the first captions")
+        await until(lambda: len(stored()) == 6, "the first captions", timeout=TIMEOUT)
         assert await status() == "writing"
 
         event_dir = archive.files.event_dir
@@ -141,19 +144,19 @@ async def test_the_embedded_archiver_holds_on_while_the_disk_is_gone(
             async def failing() -> bool:
                 return await status() == "failing"
 
-            await until(failing, "the health document to say failing")
+            await until(failing, "the health document to say failing", timeout=TIMEOUT)
         assert "ARCHIVE CANNOT WRITE" in caplog.text
         doc = (await bus.get_state())[HEALTH_KEY]
         assert doc["ok"] is False and doc["error"] and doc["waiting"] == 5
 
         event_dir.unlink()
         (tmp_path / "aside").rename(event_dir)
-        await until(lambda: len(stored()) == 11, "the held captions")
+        await until(lambda: len(stored()) == 11, "the held captions", timeout=TIMEOUT)
 
         async def writing() -> bool:
             return await status() == "writing"
 
-        await until(writing, "the health document to say writing")
+        await until(writing, "the health document to say writing", timeout=TIMEOUT)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -175,7 +178,9 @@ async def test_captions_outside_every_session_are_kept_apart(tmp_path: Path) -> 
         await bus.publish(
             final("en", "this afternoon", at=config.sessions[1].start.timestamp() + 60)
         )
-        await until(lambda: len(archive.files.read_captions()) == 2, "both captions")
+        await until(
+            lambda: len(archive.files.read_captions()) == 2, "both captions", timeout=TIMEOUT
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from companion.errors import SourceError
-from tests.conftest import data
+from tests.support.paths import data
 from workers.captioner.audio import AudioSource, decode_file, parse_source
 from workers.captioner.vad import StreamingVad
 

@@ -17,7 +17,7 @@ from bench.captions import (
 from bench.replay import paced_array
 from bench.suite import Track, looped
 from companion.captions import CaptionEvent
-from tests.caption_events import final_caption
+from tests.support.caption_events import final_caption
 from workers.captioner.audio import SAMPLE_RATE
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from cli import main
+
+pytestmark = pytest.mark.slow  # a 3 s run with viewer processes of its own
 
 KEYS = {
     "viewers_requested",

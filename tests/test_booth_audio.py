@@ -26,7 +26,7 @@ from service.auth import Tokens
 from service.booth_audio import MAX_BAD_FRAMES, MAX_FRAME_BYTES, Microphone, Owners
 from service.keys import BOOTH_AUDIO
 from service.settings import ServiceSettings
-from tests.test_console import receive
+from tests.support.service import receive
 
 CONFIG = """
 [floor]

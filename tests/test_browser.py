@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
-from tests.browser_support import (
+from tests.support.browser import (
     FAKE_IFRAME_API,
     CuttableProxy,
     ThreadedServer,
@@ -33,13 +33,14 @@ from tests.browser_support import (
     artifacts_dir,
     assert_not_blank,
     chromium,
-    until,
 )
-from tests.conftest import REPO
-from tests.serve_process import serve_process
-from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.paths import REPO
+from tests.support.serve_process import serve_process
+from tests.support.waiting import until_sync
+from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
-pytestmark = pytest.mark.model
+# the real model in `companion serve` subprocesses, watched through chromium
+pytestmark = [pytest.mark.model, pytest.mark.browser, pytest.mark.slow]
 
 ORGANIZER = "organizer-browser-test-0123456789"
 EN_VIDEO, KO_VIDEO = "envideo0001", "kovideo0001"
@@ -177,10 +178,16 @@ def test_the_viewer_shows_the_chosen_language_and_switches_without_a_reload(
     assert {lang for _, lang, _ in finals_shown(page)} == {"en"}
     # Once the floor's captioner hears English, "en" carries the floor: the line follows.
     carries = page.locator("#track-primary .carries")
-    until(lambda: carries.inner_text() == "Now: floor, English", "the floor on en", 60)
-    until(lambda: "321 watching" in page.inner_text("#broadcast"), "the live badge")
+    until_sync(lambda: carries.inner_text() == "Now: floor, English", "the floor on en", timeout=60)
+    until_sync(
+        lambda: "321 watching" in page.inner_text("#broadcast"), "the live badge", timeout=60
+    )
     assert page.inner_text("#broadcast-status .badge") == "LIVE"
-    until(lambda: page.evaluate("window.__yt && window.__yt.created"), "the YouTube player")
+    until_sync(
+        lambda: page.evaluate("window.__yt && window.__yt.created"),
+        "the YouTube player",
+        timeout=60,
+    )
     assert page.evaluate("window.__yt.created") == [EN_VIDEO]
     assert page.get_attribute("#player-box iframe", "data-video") == EN_VIDEO
     assert page.locator("#announce p").count() >= 1  # read out by screen readers
@@ -202,7 +209,7 @@ def test_the_viewer_shows_the_chosen_language_and_switches_without_a_reload(
     page.select_option("#channel", "ko")
     wait_for_finals(page, "ko")
     assert {lang for _, lang, _ in finals_shown(page)} == {"ko"}
-    until(lambda: HANGUL.search(caption.inner_text()), "Korean captions on screen")
+    until_sync(lambda: HANGUL.search(caption.inner_text()), "Korean captions on screen", timeout=60)
     assert page.evaluate("window.__sameDocument") is True  # switched without a reload
     assert page.get_attribute("#player-box iframe", "data-video") == KO_VIDEO
     assert KO_VIDEO in page.evaluate("window.__yt.loaded.concat(window.__yt.cued)")
@@ -228,7 +235,11 @@ def test_dual_captions_and_the_keyboard(service: Service, context: BrowserContex
     assert page.is_checked("#dual")
     assert page.get_attribute("#track-second", "data-channel") == "ko"
     page.wait_for_selector("#track-primary .caption .line", timeout=120_000)
-    until(lambda: HANGUL.search(page.inner_text("#track-second .caption")), "Korean beside", 120)
+    until_sync(
+        lambda: HANGUL.search(page.inner_text("#track-second .caption")),
+        "Korean beside",
+        timeout=120,
+    )
     page.keyboard.press("]")
     assert page.inner_text("#delay-value") == "0.5 s"
     page.keyboard.press("[")
@@ -245,7 +256,7 @@ def test_dual_captions_and_the_keyboard(service: Service, context: BrowserContex
         def new_final() -> tuple[int, str, float] | None:
             return next((f for f in reference.finals if f[0] > before), None)
 
-        seq, _, heard = until(new_final, "a new final")
+        seq, _, heard = until_sync(new_final, "a new final", timeout=60)
         shown = f"#transcript-list li[data-seq='{seq}']"
         while time.monotonic() < heard + 1.5:
             assert page.locator(shown).count() == 0, "shown before its delay"
@@ -291,7 +302,11 @@ def test_a_network_cut_loses_no_final_caption(service: Service, context: Browser
         context.set_offline(True)
         page.wait_for_function("document.querySelector('#conn').dataset.state === 'lost'")
         # Stay away until the server has sent at least one final the page could not get.
-        until(lambda: sum(t > cut_at for _, _, t in reference.finals) >= 2, "finals during the cut")
+        until_sync(
+            lambda: sum(t > cut_at for _, _, t in reference.finals) >= 2,
+            "finals during the cut",
+            timeout=60,
+        )
         missed = [seq for seq, _, t in reference.finals if t > cut_at]
         proxy.restore()
         context.set_offline(False)
@@ -343,7 +358,11 @@ def test_the_dashboard_needs_the_organizer_token_and_counts_listeners(
             f"Number(document.querySelector('#listeners-ko').textContent) >= {base + 3}",
             timeout=20_000,
         )
-        until(lambda: "alive" in page.inner_text("#captioner-floor"), "the floor's captioner")
+        until_sync(
+            lambda: "alive" in page.inner_text("#captioner-floor"),
+            "the floor's captioner",
+            timeout=60,
+        )
         assert "Park" in page.inner_text("#onair-booth-ko")
         assert "321" in page.inner_text("#channels")
         assert re.search(r"quota today: \d+ of 1000000 units", page.inner_text("#quota"))
@@ -364,7 +383,9 @@ def test_after_the_broadcast_ends_the_viewer_links_the_transcript(
 ) -> None:
     page = context.new_page()
     page.goto(f"{service.url}/?lang=en")
-    until(lambda: "321 watching" in page.inner_text("#broadcast"), "the live badge")
+    until_sync(
+        lambda: "321 watching" in page.inner_text("#broadcast"), "the live badge", timeout=60
+    )
     wait_for_finals(page, "en")  # the archive has some of the English session by now
     now = time.time()
     youtube.api.videos[EN_VIDEO] = ended(EN_VIDEO, now - 600, now)
@@ -379,5 +400,5 @@ def test_after_the_broadcast_ends_the_viewer_links_the_transcript(
         with urllib.request.urlopen(service.url + href, timeout=5) as r:
             return shown in r.read().decode("utf-8")
 
-    until(archived, "the first final shown in the archive's transcript", 30)
+    until_sync(archived, "the first final shown in the archive's transcript", timeout=30)
     shoot(page, "viewer-ended")

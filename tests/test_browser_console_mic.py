@@ -23,7 +23,10 @@ from service.app import create_app
 from service.auth import Tokens
 from service.keys import BOOTH_AUDIO
 from service.settings import ServiceSettings
-from tests.browser_support import ThreadedServer, chromium, until
+from tests.support.browser import ThreadedServer, chromium
+from tests.support.waiting import until_sync
+
+pytestmark = pytest.mark.browser
 
 CONFIG = """
 [floor]
@@ -97,12 +100,14 @@ def test_the_button_sends_the_microphone_as_16khz_pcm(
         assert mic.get_attribute("aria-pressed") == "false"
         mic.click()
         assert mic.get_attribute("aria-pressed") == "true"
-        until(lambda: push.fed >= 25, "2.5 s of microphone frames", timeout=30)
-        until(lambda: page.eval_on_selector("#mic-level", "m => m.value") > 0, "the level")
+        until_sync(lambda: push.fed >= 25, "2.5 s of microphone frames", timeout=30)
+        until_sync(
+            lambda: page.eval_on_selector("#mic-level", "m => m.value") > 0, "the level", timeout=60
+        )
         assert page.text_content("#mic-status") == "Sending your microphone."
         mic.click()
         assert mic.get_attribute("aria-pressed") == "false"
-        until(lambda: not app[BOOTH_AUDIO].sockets, "the socket to close", timeout=10)
+        until_sync(lambda: not app[BOOTH_AUDIO].sockets, "the socket to close", timeout=10)
     finally:
         context.close()
     assert push.dropped == 0

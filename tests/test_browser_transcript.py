@@ -22,8 +22,10 @@ from companion.config import parse_config
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
-from tests.browser_support import FAKE_IFRAME_API, ThreadedServer, chromium
-from tests.caption_events import final_caption
+from tests.support.browser import FAKE_IFRAME_API, ThreadedServer, chromium
+from tests.support.caption_events import final_caption
+
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -18,7 +17,8 @@ import pytest
 from companion.bus import Bus, MemoryBus, open_bus
 from companion.bus.redis import RedisBus
 from companion.captions import CaptionEvent
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 # scripts/test installs redis-server; without it the Redis tests fail, they are not skipped.
 
@@ -55,11 +55,15 @@ def outage_server() -> Iterator[RedisServer]:
 MakeBus = Callable[..., Awaitable[Bus]]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_bus(
-    request: pytest.FixtureRequest, redis_server: RedisServer
-) -> AsyncIterator[MakeBus]:
-    """Builds started buses of the parametrized backend; Redis ones share a namespace."""
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
+    """Builds started buses of the parametrized backend; Redis ones share a namespace.
+
+    Only the Redis backend starts the module's redis-server (``-m "not redis"`` needs none).
+    """
+    redis_server: RedisServer | None = None
+    if request.param == "redis":
+        redis_server = request.getfixturevalue("redis_server")
     namespace = f"test-{uuid.uuid4().hex}"
     buses: list[Bus] = []
 
@@ -68,6 +72,7 @@ async def make_bus(
         if request.param == "memory":
             bus = MemoryBus(max_len=kwargs.get("max_len", 10_000))
         else:
+            assert redis_server is not None
             bus = RedisBus(redis_server.url, namespace=namespace, **kwargs)
         await bus.start()
         buses.append(bus)
@@ -83,24 +88,16 @@ async def bus(make_bus: MakeBus) -> Bus:
     return await make_bus()
 
 
-async def wait_until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def subscribed(bus: Bus) -> None:
     """Wait until a Redis bus's state_changes iterator has subscribed (memory: at once)."""
     if isinstance(bus, RedisBus):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            counts = await bus._client.pubsub_numsub(bus._keys.changes)
-            if counts and counts[0][1] > 0:
-                return
-            assert time.monotonic() < deadline, "state_changes never subscribed"
-            await asyncio.sleep(0.02)
+        redis_bus = bus
+
+        async def listening() -> bool:
+            counts = await redis_bus._client.pubsub_numsub(redis_bus._keys.changes)
+            return bool(counts and counts[0][1] > 0)
+
+        await until(listening, "state_changes to subscribe", timeout=TIMEOUT)
 
 
 # -- contract: both backends ----------------------------------------------------------
@@ -208,6 +205,7 @@ async def test_state_set_get_and_changes(bus: Bus) -> None:
 # -- Redis: several processes' view ---------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_state_changes_reach_another_redis_bus(redis_server: RedisServer) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     writer, reader = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
@@ -226,6 +224,7 @@ async def test_state_changes_reach_another_redis_bus(redis_server: RedisServer) 
         await reader.close()
 
 
+@pytest.mark.redis
 async def test_two_redis_buses_get_distinct_consecutive_seqs(redis_server: RedisServer) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
     a, b = RedisBus(redis_server.url, namespace), RedisBus(redis_server.url, namespace)
@@ -249,6 +248,7 @@ async def test_two_redis_buses_get_distinct_consecutive_seqs(redis_server: Redis
         await b.close()
 
 
+@pytest.mark.redis
 def test_open_bus_picks_the_backend(redis_server: RedisServer) -> None:
     assert isinstance(open_bus(None), MemoryBus)
     assert isinstance(open_bus(redis_server.url, namespace="x"), RedisBus)
@@ -257,6 +257,7 @@ def test_open_bus_picks_the_backend(redis_server: RedisServer) -> None:
 # -- Redis outages ------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_publish_buffers_while_redis_is_down_and_flushes_in_order(
     outage_server: RedisServer,
 ) -> None:
@@ -271,14 +272,15 @@ async def test_publish_buffers_while_redis_is_down_and_flushes_in_order(
         assert (health.connected, health.buffered, health.dropped) == (False, 20, 0)
         assert health.last_error
         outage_server.start()  # an empty Redis on the same port
-        await wait_until(lambda: bus.health().buffered == 0, "the buffer to drain")
+        await until(lambda: bus.health().buffered == 0, "the buffer to drain", timeout=TIMEOUT)
         events = await bus.read("en", 0)
         assert [(e.seq, e.text) for e in events] == [(i + 1, f"t{i}") for i in range(20)]
-        await wait_until(lambda: bus.health().connected, "connected again")
+        await until(lambda: bus.health().connected, "connected again", timeout=TIMEOUT)
     finally:
         await bus.close()
 
 
+@pytest.mark.redis
 async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: RedisServer) -> None:
     bus = RedisBus(outage_server.url, namespace="outage", buffer_limit=5)
     await bus.start()
@@ -289,13 +291,14 @@ async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: Redi
         health = bus.health()
         assert (health.buffered, health.dropped) == (5, 3)
         outage_server.start()
-        await wait_until(lambda: bus.health().buffered == 0, "the buffer to drain")
+        await until(lambda: bus.health().buffered == 0, "the buffer to drain", timeout=TIMEOUT)
         assert [e.text for e in await bus.read("en", 0)] == [f"t{i}" for i in range(3, 8)]
         assert bus.health().dropped == 3
     finally:
         await bus.close()
 
 
+@pytest.mark.redis
 async def test_follow_and_state_changes_survive_a_restart(outage_server: RedisServer) -> None:
     bus = RedisBus(outage_server.url, namespace="outage")
     watcher = RedisBus(outage_server.url, namespace="outage")
@@ -312,13 +315,13 @@ async def test_follow_and_state_changes_survive_a_restart(outage_server: RedisSe
     try:
         for i in range(3):
             await bus.publish(ev(f"a{i}"))
-        await wait_until(lambda: len(seen) == 3, "the first events")
+        await until(lambda: len(seen) == 3, "the first events", timeout=TIMEOUT)
         outage_server.stop()
         await bus.publish(ev("b0"))  # buffered
         outage_server.start()  # empty: numbering starts again at 1, with a new epoch
         await bus.publish(ev("b1"))
         await bus.publish(ev("b2"))
-        await wait_until(lambda: len(seen) == 6, "the events after the restart")
+        await until(lambda: len(seen) == 6, "the events after the restart", timeout=TIMEOUT)
         assert seen == ["a0", "a1", "a2", "b0", "b1", "b2"]
 
         first = asyncio.ensure_future(anext(changes))

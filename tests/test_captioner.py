@@ -10,7 +10,7 @@ from bench.scoring import error_rate, final_text
 from companion.captions import CaptionEvent
 from companion.config import CaptionerSettings, WhisperSettings
 from companion.glossary import Glossary, Term, load_glossary
-from tests.conftest import REPO, data
+from tests.support.paths import REPO, data
 from workers.captioner.audio import AudioSource
 from workers.captioner.worker import Captioner, caption_source
 

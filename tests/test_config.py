@@ -10,7 +10,7 @@ import pytest
 from companion.config import DEFAULT_CONFIG, load_config, parse_config, settings_table
 from companion.errors import ConfigError
 from companion.languages import WHISPER_LANGUAGES
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 MINIMAL = '[[channels]]\nid = "en"\nlanguage = "en"\n'
 

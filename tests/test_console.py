@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,8 @@ from companion.config import EventConfig, parse_config
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
+from tests.support.service import receive
+from tests.support.waiting import until
 from workers.captioner.routing import Router
 
 CONFIG = """
@@ -57,15 +58,6 @@ async def running(bus: MemoryBus | None = None) -> AsyncIterator[tuple[TestClien
     app = create_app(settings, bus, tokens=TOKENS, config=config)
     async with TestClient(TestServer(app)) as client:
         yield client, bus
-
-
-async def receive(ws: Any, kind: str) -> dict[str, Any]:
-    while True:
-        msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
-        assert msg.type is WSMsgType.TEXT, f"socket closed: {msg}"
-        data: dict[str, Any] = json.loads(msg.data)
-        if data["type"] == kind:
-            return data
 
 
 async def login(client: TestClient, token: str) -> Any:
@@ -217,11 +209,11 @@ async def test_captions_follow_the_floor_language_and_the_booths() -> None:
         assert doc is not None and doc["lang"] == "en" and doc["by"] == "detected"
         await bus.set_state("floor", doc)
         # … so the desk re-routes: "en" carries the floor, and booth-en is silenced.
-        for _ in range(200):
-            if booth.carriages["en"].carries == "floor":
-                break
-            await asyncio.sleep(0.01)
-        assert booth.carriages["en"].carries == "floor"
+        await until(
+            lambda: booth.carriages["en"].carries == "floor",
+            "the desk to give en to the floor",
+            timeout=2.0,
+        )
         assert booth.targets(caption("en", "Hello")) == []
         assert floor.heard(caption("en", "Yes")) is None  # no change, no document
         follower.cancel()

@@ -30,11 +30,12 @@ from playwright.sync_api import (
     expect,
 )
 
-from tests.browser_support import artifacts_dir, assert_not_blank, chromium
-from tests.conftest import REPO
-from tests.serve_process import serve_process
+from tests.support.browser import artifacts_dir, assert_not_blank, chromium
+from tests.support.paths import REPO
+from tests.support.serve_process import serve_process
 
-pytestmark = pytest.mark.model
+# the real model in `companion serve` subprocesses, watched through chromium
+pytestmark = [pytest.mark.model, pytest.mark.browser, pytest.mark.slow]
 
 DEMO = REPO / "config" / "demo"
 TOKENS = {

@@ -19,7 +19,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 PACKAGES = ("cli", "companion", "service", "workers", "bench")
 FORBIDDEN = {

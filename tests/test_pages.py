@@ -16,7 +16,7 @@ from service.app import create_app
 from service.auth import Tokens
 from service.pages import captioner_details, event_document
 from service.settings import ServiceSettings
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 ORG = "o" * 20
 WEB = REPO / "web"

@@ -24,11 +24,12 @@ from typing import IO, Any
 
 import pytest
 
-from tests.conftest import REPO, data
-from tests.redis_server import RedisServer, free_port
+from tests.support.paths import REPO, data
+from tests.support.redis_server import RedisServer, free_port
 
 # scripts/test installs redis-server; without it these tests fail, they are not skipped.
-pytestmark = pytest.mark.model
+# `companion serve` and worker subprocesses with the real model, over a real Redis
+pytestmark = [pytest.mark.model, pytest.mark.redis, pytest.mark.slow]
 
 QUIET = 6.0  # a viewer stops once this long passes without a caption
 FIRST_CAPTION_TIMEOUT = 120.0  # the captioner loads the model first

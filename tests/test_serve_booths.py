@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, data
-from tests.serve_process import serve_process
+from tests.support.paths import REPO, data
+from tests.support.serve_process import serve_process
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # `companion serve` subprocesses
 
 
 @pytest.fixture

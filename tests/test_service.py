@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -21,45 +19,13 @@ from companion.errors import ConfigError
 from service.app import create_app
 from service.keys import FANOUT
 from service.settings import ServiceSettings
+from tests.support.caption_events import caption
+from tests.support.service import running
+from tests.support.waiting import until
 
 Client = TestClient[web.Request, web.Application]
 WS = aiohttp.ClientWebSocketResponse
 TIMEOUT = 5.0
-
-
-def caption(channel: str, final: bool, text: str = "words", utterance: int = 0) -> CaptionEvent:
-    return CaptionEvent(channel, 0, final, text, channel, 0.0, 1.0, 1.0, utterance)
-
-
-async def until(check: Callable[[], bool] | Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` with tiny yields until it is true (at most TIMEOUT seconds)."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    bus: MemoryBus | None = None, **overrides: Any
-) -> AsyncIterator[tuple[Client, MemoryBus, web.Application]]:
-    bus = bus or MemoryBus()
-    settings = ServiceSettings(channels=("en", "ko"), **overrides)
-    app = create_app(settings, bus)
-    async with TestClient(TestServer(app)) as client:
-
-        async def ready() -> bool:
-            async with client.get("/readyz") as response:
-                return response.status == 200
-
-        await until(ready, "/readyz")
-        yield client, bus, app
 
 
 async def message(ws: WS, kind: str | None = None) -> dict[str, Any]:
@@ -137,7 +103,7 @@ async def test_live_captions_arrive_in_seq_order_to_every_viewer() -> None:
     ):
         await hello(one)
         await hello(two)
-        await until(lambda: app[FANOUT].listeners()["en"] == 2, "two listeners")
+        await until(lambda: app[FANOUT].listeners()["en"] == 2, "two listeners", timeout=TIMEOUT)
         for n in range(40):
             await publish(bus, caption("en", n % 3 == 0, f"c{n}"), caption("ko", True))
             if n % 7 == 0:
@@ -160,7 +126,11 @@ async def test_switch_channel_without_reconnecting() -> None:
             assert await message(ws) == {"type": "subscribed", "channel": "ko", "resume": None}
             backlog = [await message(ws) for _ in range(2)]
             assert [c["text"] for c in backlog] == ["ko 1", "ko 2"]
-            await until(lambda: app[FANOUT].listeners() == {"en": 0, "ko": 1}, "moved to ko")
+            await until(
+                lambda: app[FANOUT].listeners() == {"en": 0, "ko": 1},
+                "moved to ko",
+                timeout=TIMEOUT,
+            )
             await publish(bus, caption("en", True, "en 2"), caption("ko", True, "ko 3"))
             assert await message(ws) == {**(await _expected(bus, "ko", 3)), "type": "caption"}
 
@@ -273,7 +243,7 @@ async def test_slow_viewer_is_dropped_with_4000_and_others_keep_receiving() -> N
     ):
         await hello(slow)
         await hello(good)
-        await until(lambda: app[FANOUT].listeners()["en"] == 2, "two listeners")
+        await until(lambda: app[FANOUT].listeners()["en"] == 2, "two listeners", timeout=TIMEOUT)
         big = "x" * 32_000
         seq = 0
         while app[FANOUT].listeners()["en"] == 2:
@@ -352,7 +322,7 @@ class DownBus(MemoryBus):
 async def test_readyz_is_503_with_reasons_when_the_bus_is_down() -> None:
     app = create_app(ServiceSettings(channels=("en",)), DownBus())
     async with TestClient(TestServer(app)) as client:
-        await until(lambda: app[FANOUT].ready(), "channels followed")
+        await until(lambda: app[FANOUT].ready(), "channels followed", timeout=TIMEOUT)
         async with client.get("/readyz") as response:
             assert response.status == 503
             body = await response.json()
@@ -423,7 +393,9 @@ async def test_resume_while_the_bus_is_down_closes_with_try_again() -> None:
     bus = UnreadableBus()
     async with running(bus) as (client, _bus, app):
         await bus.publish(caption("en", True, "before the outage"))
-        await until(lambda: app[FANOUT].hubs["en"].last_seq == 1, "the hub to see it")
+        await until(
+            lambda: app[FANOUT].hubs["en"].last_seq == 1, "the hub to see it", timeout=TIMEOUT
+        )
         bus.down = True
         ws = await client.ws_connect("/ws/viewer")
         await ws.send_str(json.dumps({"type": "hello", "v": 1, "channel": "en", "resume": 0}))
@@ -449,7 +421,7 @@ async def test_listeners_of_other_replicas_are_added_up() -> None:
                 body = await response.json()
             return bool(body["listeners"] == {"en": 8, "ko": 0})
 
-        await until(counted, "7 listeners elsewhere plus this one")
+        await until(counted, "7 listeners elsewhere plus this one", timeout=TIMEOUT)
         await ws.close()
 
 

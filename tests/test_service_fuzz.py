@@ -12,7 +12,8 @@ import random
 import aiohttp
 from aiohttp import WSMsgType
 
-from tests.test_service import caption, running
+from tests.support.caption_events import caption
+from tests.support.service import running
 
 SHAPES = [
     lambda r: "",

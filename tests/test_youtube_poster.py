@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from cli import main
 from companion.bus import MemoryBus
 from companion.captions import CaptionEvent
+from tests.support.waiting import until
 from workers.poster import caption_url_env, caption_urls
 from workers.poster.format import timestamp
 from workers.poster.poster import CaptionPoster, poster_key
@@ -76,13 +77,6 @@ async def ingest() -> AsyncIterator[tuple[FakeIngest, str]]:
         fake.release.set()
 
 
-async def until(check: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while not check():
-            await asyncio.sleep(0.01)
-    assert check(), what
-
-
 def final(text: str, at: float = 0.0, lines: tuple[str, ...] = ()) -> CaptionEvent:
     return CaptionEvent("en", 0, True, text, "en", 0.0, 1.0, 1.0, 0, lines=lines, at=at)
 
@@ -94,9 +88,7 @@ async def started(bus: MemoryBus, poster: CaptionPoster) -> asyncio.Task[None]:
         doc = (await bus.get_state()).get(poster_key(poster.channel), {})
         return bool(doc.get("instance") == poster.instance and doc.get("active"))
 
-    async with asyncio.timeout(TIMEOUT):
-        while not await claimed():
-            await asyncio.sleep(0.01)
+    await until(claimed, f"the poster to claim {poster.channel}")
     return task
 
 
@@ -240,11 +232,13 @@ async def test_a_second_poster_stands_by_then_takes_over(ingest: tuple[FakeInges
         await asyncio.sleep(0.1)  # the standby checks a few times meanwhile
         assert len(fake.received) == 1
         await stop(first)
-        doc = {}
-        async with asyncio.timeout(TIMEOUT):
-            while doc.get("instance") != second.instance:
-                doc = (await bus.get_state())[poster_key("en")]
-                await asyncio.sleep(0.01)
+
+        async def taken_over() -> bool:
+            return bool(
+                (await bus.get_state())[poster_key("en")].get("instance") == second.instance
+            )
+
+        await until(taken_over, "the second poster to take over")
         await bus.publish(final("twice", at=101.0))
         await until(lambda: len(fake.delivered()) == 2, "the second poster's post")
     finally:
@@ -307,9 +301,11 @@ async def test_serve_runs_a_poster_for_each_channel_with_a_url(
     bus = MemoryBus()
     task = asyncio.create_task(run_posters(bus, config, {"COMPANION_CAPTION_URL_EN": url}))
     try:
-        async with asyncio.timeout(TIMEOUT):
-            while poster_key("en") not in await bus.get_state():
-                await asyncio.sleep(0.01)
+
+        async def claimed() -> bool:
+            return poster_key("en") in await bus.get_state()
+
+        await until(claimed, "the English poster to claim its channel")
         await bus.publish(final("english", at=100.0))
         await bus.publish(CaptionEvent("ko", 0, True, "한국어", "ko", 0.0, 1.0, 1.0, 0))
         await until(lambda: len(fake.delivered()) == 1, "the English post")

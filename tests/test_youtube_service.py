@@ -23,19 +23,14 @@ from service.keys import YOUTUBE
 from service.settings import ServiceSettings
 from service.youtube.tracker import Tracker
 from service.youtube.web import YouTubeParts
-from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.waiting import until
+from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
 NOW = 1778718600.0
 VIDEO = "aaaaaaaaaaa"
 CONFIG = f'[[channels]]\nid = "en"\nlanguage = "en"\nyoutube = {{ video_id = "{VIDEO}" }}\n'
 ORGANIZER = "organizer-token-0123456789"
 TIMEOUT = 10.0
-
-
-async def until_state(bus: MemoryBus, key: str, status: str) -> None:
-    async with asyncio.timeout(TIMEOUT):
-        while (await bus.get_state()).get(key, {}).get("status") != status:
-            await asyncio.sleep(0.01)
 
 
 async def test_a_viewer_sees_the_broadcast_start_and_end() -> None:
@@ -78,7 +73,12 @@ async def test_a_viewer_sees_the_broadcast_start_and_end() -> None:
         app[YOUTUBE] = YouTubeParts(bus, app[YOUTUBE].tokens, tracker)
 
         async with TestClient(TestServer(app)) as client:
-            await until_state(bus, "broadcast:en", "upcoming")
+
+            async def upcoming_on_the_bus() -> bool:
+                state = await bus.get_state()
+                return bool(state.get("broadcast:en", {}).get("status") == "upcoming")
+
+            await until(upcoming_on_the_bus, "broadcast:en to be upcoming")
             ws = await client.ws_connect("/ws/viewer")
             await ws.send_json({"type": "hello", "v": 1, "channel": "en", "resume": None})
             statuses, viewers = [], []

@@ -23,8 +23,9 @@ from service.youtube.client import YouTubeApi
 from service.youtube.quota import next_reset, pacific_day
 from service.youtube.tracker import RESET_MARGIN, Tracker
 from service.youtube.web import build_tracker
-from tests.redis_server import RedisServer
-from tests.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
+from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
 
 NOW = 1778718600.0  # 2026-05-14 00:30 UTC: 17:30 on the 13th in California
 VIDEO, VIDEO_KO = "aaaaaaaaaaa", "bbbbbbbbbbb"
@@ -128,9 +129,7 @@ async def test_one_replica_tracks_and_the_others_stand_by(
     trackers = [make(ONE, bus=bus) for _ in range(3)]
     runs = [asyncio.create_task(t.run()) for t in trackers]
     try:
-        async with asyncio.timeout(10):
-            while not api.calls:
-                await asyncio.sleep(0.01)
+        await until(lambda: api.calls, "the first call to YouTube", timeout=10)
         await asyncio.sleep(0.3)  # the others have tried for the lease by now
         assert len(api.calls) == 1
         assert [t.leading for t in trackers].count(True) == 1
@@ -329,6 +328,7 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.mark.redis
 async def test_two_trackers_share_one_ledger_in_redis(
     fake: tuple[FakeYouTube, str], make: MakeTracker, redis_server: RedisServer
 ) -> None:

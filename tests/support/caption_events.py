@@ -1,4 +1,4 @@
-"""Final caption events for tests that score or show them (no model)."""
+"""Caption events for the tests: finals to score or show, and captions to publish."""
 
 from __future__ import annotations
 
@@ -32,3 +32,8 @@ def final_caption(
         lines=(text,),
         at=1_800_000_000.0 + seq,
     )
+
+
+def caption(channel: str, final: bool, text: str = "words", utterance: int = 0) -> CaptionEvent:
+    """A caption of ``channel`` as a captioner publishes it (the bus numbers it)."""
+    return CaptionEvent(channel, 0, final, text, channel, 0.0, 1.0, 1.0, utterance)

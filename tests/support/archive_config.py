@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from companion.captions import CaptionEvent, Word
 from companion.config import EventConfig, parse_config
-
-TIMEOUT = 20.0
 
 
 def iso(t: float) -> str:
@@ -62,17 +58,3 @@ def final(channel: str, text: str, at: float | None = None, final: bool = True) 
         channel, 0, final, text, channel, 0.0, 0.5 * len(words), 1.0, 0, final, words,
         at=time.time() if at is None else at,
     )  # fmt: skip
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` until it is true (at most TIMEOUT seconds)."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)

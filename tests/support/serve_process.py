@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 __all__ = ["free_port", "serve_process"]
 

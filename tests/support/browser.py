@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -49,18 +49,6 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("COMPANION_ARTIFACTS") or REPO / "test-artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll ``check`` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def assert_not_blank(path: Path) -> None:

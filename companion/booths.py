@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from companion.errors import Refused  # importable from here as before
+
 ACTIONS = (
     "go_live",
     "request_handover",
@@ -45,14 +47,6 @@ ACTIONS = (
 )
 CARRY = ("auto", "floor", "booth")
 REQUEST_SECONDS = 60.0  # a handover request nobody answers expires after this
-
-
-class Refused(Exception):
-    """An action that is not allowed now; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from companion.errors import ConfigError
+from companion.errors import ConfigError, GlossaryError  # importable from here as before
 
 if TYPE_CHECKING:
     from companion.config import EventConfig
@@ -29,10 +29,6 @@ COLUMNS = ("ko", "en", "note")
 
 SUBSTRING_LANGS = frozenset({"ko", "ja", "zh"})
 """Languages whose words take particles directly, so terms are matched inside words."""
-
-
-class GlossaryError(ValueError):
-    """A glossary file that cannot be read or parsed; the message names file and line."""
 
 
 @dataclass(frozen=True)

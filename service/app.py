@@ -16,7 +16,8 @@ and ``GET /api/admin/captioners`` (docs/pages.md).
 
 The bus is started, and the fan-out tasks run, inside ``cleanup_ctx``; on shutdown
 every viewer is closed with 1001 (going away) from a snapshot of the set.
-``close_for`` is the one place that turns an exception into a close code.
+``service/errors.py`` is the one place that turns an exception into an HTTP answer
+(its ``error_middleware``, installed here) or a websocket close code (``close_for``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from companion.bus.base import Bus
 from companion.config import EventConfig
 from service import booth_audio, booths, health, pages
 from service.auth import Tokens
+from service.errors import error_middleware
 from service.keys import BUS, CAPTIONERS, EVENT, FANOUT, INSTANCE, REGISTRY, SETTINGS, TOKENS
 from service.protocol import CLOSE_GOING_AWAY
 from service.settings import ServiceSettings
@@ -64,7 +66,7 @@ def create_app(
     ``config`` is the event's, for the parts that need more than the channel ids;
     ``env`` holds its secrets (``YOUTUBE_API_KEY`` …; none: YouTube tracking is off).
     """
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware])
     registry = CollectorRegistry(auto_describe=True)
     app[SETTINGS] = settings
     app[TOKENS] = tokens or Tokens()

@@ -10,7 +10,11 @@ to the service through the environment (never through a file of the repository):
 
 A request carries its token as ``Authorization: Bearer <token>``; a page that cannot
 set headers (a download link) may use ``?token=``. Tokens are compared in constant
-time. A missing token is 401, a wrong one 403, each with a JSON body that says which.
+time. A missing token is 401, a wrong one 403, each with a JSON body that says which
+(``TokenRequiredError`` and ``TokenRefusedError``, answered by ``service/errors.py``).
+``require_organizer`` and ``require_interpreter`` raise that answer themselves, an
+aiohttp ``HTTPException``, so they work in any handler; a socket that refuses a login
+closes as ``close_for`` says.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
+
+from companion.errors import TokenRefusedError, TokenRequiredError
+from service.errors import close_for, http_error
 
 ORGANIZER_ENV = "COMPANION_ORGANIZER_TOKEN"
 MIN_TOKEN_CHARS = 16
@@ -92,19 +99,24 @@ def request_token(request: web.Request) -> str | None:
     return request.query.get("token") or None
 
 
-def refuse(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
-    """An HTTP error with a JSON body ``{"error": code, "message": message}``."""
-    body = json.dumps({"error": code, "message": message})
-    return status(text=body, content_type="application/json")
-
-
 def require_organizer(request: web.Request, tokens: Tokens) -> None:
     """Raise 401 without a token, 403 with a wrong one; return for an organizer."""
     token = request_token(request)
     if token is None:
-        raise refuse(web.HTTPUnauthorized, "token_required", "an organizer token is required")
+        raise http_error(TokenRequiredError("an organizer token is required"))
     if not tokens.is_organizer(token):
-        raise refuse(web.HTTPForbidden, "token_refused", "this token is not an organizer's")
+        raise http_error(TokenRefusedError("this token is not an organizer's"))
+
+
+def require_interpreter(request: web.Request, tokens: Tokens) -> str:
+    """The interpreter whose token ``request`` carries; 401 without one, 403 if wrong."""
+    token = request_token(request)
+    interpreter = tokens.interpreter_for(token)
+    if interpreter is None:
+        if token is None:
+            raise http_error(TokenRequiredError("an interpreter token is required"))
+        raise http_error(TokenRefusedError("this token is not an interpreter's"))
+    return interpreter
 
 
 async def socket_login(
@@ -125,9 +137,10 @@ async def socket_login(
     interpreter = tokens.interpreter_for(token if isinstance(token, str) else None)
     if interpreter is None:
         code = "token_refused" if token else "login_required"
+        close, reason = close_for(
+            TokenRefusedError("a wrong token") if token else TokenRequiredError("no token")
+        )
         with contextlib.suppress(ConnectionError):
-            await ws.send_json(
-                {"type": "error", "code": code, "message": "sign in with your token"}
-            )
-        await ws.close(code=1008, message=b"sign in with your token")
+            await ws.send_json({"type": "error", "code": code, "message": reason})
+        await ws.close(code=close, message=reason.encode())
     return interpreter

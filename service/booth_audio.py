@@ -24,8 +24,9 @@ again each time they stop being live), ``busy`` (another socket of the same
 interpreter feeds the booth: one microphone at a time, until it has sent nothing for
 a second), ``bad_frame`` (not whole 16-bit samples), ``too_large`` (over 64 KiB),
 ``bad_message`` (text other than a ping). After ``MAX_BAD_FRAMES`` bad frames the
-socket is closed with 1008; aiohttp itself closes one that sends a message over
-``MAX_MESSAGE_BYTES`` with 1009.
+socket is closed with 1008 (``TooManyBadFrames``); aiohttp itself closes one that sends
+a message over ``MAX_MESSAGE_BYTES`` with 1009. The refusals that close the socket are
+``RequestError``s, and ``close_for`` (``service/errors.py``) gives their close code.
 
 While the live interpreter is muted or coughing, silence of the same length is fed
 in place of the audio: the booth's captioner hears what a booth console would send.
@@ -51,10 +52,16 @@ from aiohttp import WSMsgType, web
 
 from companion.booths import Booth
 from companion.config import CONSOLE_SOURCE, EventConfig
+from companion.errors import (  # TooManyBadFrames importable from here as before
+    BadRequestError,
+    RequestError,
+    TooManyBadFrames,
+)
 from companion.push import BYTES_PER_SAMPLE, SAMPLE_RATE, PushSources
 from service.auth import Tokens, socket_login
+from service.errors import close_for, error_code
 from service.keys import BOOTH_AUDIO, DESK
-from service.protocol import CLOSE_GOING_AWAY, CLOSE_POLICY
+from service.protocol import CLOSE_GOING_AWAY
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +72,6 @@ LEVEL_SECONDS = 1.0
 OWNER_SECONDS = 1.0  # a booth's feeding socket keeps it while it sent audio this recently
 LOGIN_SECONDS = 30.0
 FULL_SCALE = 32768.0
-
-
-class TooManyBadFrames(Exception):
-    """The client sent ``MAX_BAD_FRAMES`` frames that are not PCM: the socket closes (1008)."""
 
 
 def error(code: str, message: str) -> dict[str, Any]:
@@ -228,7 +231,9 @@ async def booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
     booth_id = desk.booth_of[interpreter]
     push = audio.pushes.get(booth_id)
     if push is None:
-        await _refuse(ws, error("no_console_source", f"{booth_id} does not take console audio"))
+        await _refuse(
+            ws, BadRequestError("no_console_source", f"{booth_id} does not take console audio")
+        )
         return ws
     clock = asyncio.get_running_loop().time
     mic = Microphone(interpreter, booth_id, clock())
@@ -256,7 +261,7 @@ async def booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
                 await _send(ws, _text_reply(msg.data))
     except TooManyBadFrames as exc:
         log.info("booth audio of %s closed: %s", interpreter, exc)
-        await _refuse(ws, error("bad_frame", "too many frames that are not 16-bit PCM"))
+        await _refuse(ws, exc)
     finally:
         audio.sockets.discard(ws)
         audio.owners.release(booth_id, mic)
@@ -273,9 +278,11 @@ def _text_reply(text: str) -> dict[str, Any]:
     return error("bad_message", "send audio as binary frames; text is for pings")
 
 
-async def _refuse(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
-    await _send(ws, message)
-    await ws.close(code=CLOSE_POLICY, message=message["message"].encode()[:120])
+async def _refuse(ws: web.WebSocketResponse, refusal: RequestError) -> None:
+    """Say why (``error``) and close, as ``close_for`` says (1008 and the reason)."""
+    close, reason = close_for(refusal)
+    await _send(ws, error(error_code(refusal), reason))
+    await ws.close(code=close, message=reason.encode()[:120])
 
 
 async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:

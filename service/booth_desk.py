@@ -30,11 +30,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from companion.booths import Booth, BoothEvent, Carriage, Refused, apply, expire, route
+from companion.booths import Booth, BoothEvent, Carriage, apply, expire, route
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.config import EventConfig
-from companion.errors import ConfigError
+from companion.errors import ConfigError, Refused
 from companion.evs import AnchorFinder, SpanTracker
 from companion.glossary import load_event_glossary
 

@@ -33,10 +33,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from companion.aio import running
-from companion.booths import Refused
 from companion.bus.base import Bus
 from companion.config import EventConfig
-from service.auth import refuse, request_token, require_organizer, socket_login
+from companion.errors import BadRequestError, Refused
+from service.auth import require_interpreter, require_organizer, socket_login
 from service.booth_desk import BoothDesk, Listeners
 from service.keys import DESK, TOKENS
 
@@ -86,24 +86,18 @@ def install(
 
 
 async def post_action(request: web.Request) -> web.Response:
-    """One action by the token's interpreter: 200 with the event, 409 with the reason."""
+    """One action by the token's interpreter: 200 with the event, 409 with the reason.
+
+    ``Refused`` (409) and a bad body (400) are answered by ``service/errors.py``.
+    """
     desk = request.app[DESK]
-    interpreter = request.app[TOKENS].interpreter_for(request_token(request))
-    if interpreter is None:
-        if request_token(request) is None:
-            raise refuse(web.HTTPUnauthorized, "token_required", "an interpreter token is required")
-        raise refuse(web.HTTPForbidden, "token_refused", "this token is not an interpreter's")
+    interpreter = require_interpreter(request, request.app[TOKENS])
     try:
         body = await request.json()
         action, arg = str(body["action"]), str(body.get("arg", ""))
     except (ValueError, KeyError, TypeError):
-        raise refuse(
-            web.HTTPBadRequest, "bad_message", 'send {"action": ..., "arg": ...} as JSON'
-        ) from None
-    try:
-        event = await desk.act(interpreter, action, arg)
-    except Refused as refused:
-        raise refuse(web.HTTPConflict, "refused", refused.reason) from None
+        raise BadRequestError("bad_message", 'send {"action": ..., "arg": ...} as JSON') from None
+    event = await desk.act(interpreter, action, arg)
     booth = desk.booths[desk.booth_of[interpreter]]
     return web.json_response({"event": event.to_dict(), "booth": booth.to_dict()})
 

@@ -10,7 +10,8 @@ Errors::
 
     ProtocolError(code, message)   a viewer's message cannot be accepted; ``code`` is
                                    one of ``ERROR_CODES`` and ``message`` is safe to
-                                   show the viewer (it never holds server internals)
+                                   show the viewer (it never holds server internals);
+                                   defined in ``companion.errors``, a ``RequestError``
 
 ``FloodGuard`` is a token bucket that takes ``now`` as an argument, so it is tested
 without a clock. Nothing here imports asyncio or aiohttp.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from companion.captions import CaptionEvent
+from companion.errors import PROTOCOL_ERROR_CODES, ProtocolError  # importable from here as before
 
 PROTOCOL_VERSION = 1
 
@@ -38,14 +40,7 @@ SERVER_TYPES: tuple[str, ...] = (
     "pong",
 )
 
-ERROR_CODES: tuple[str, ...] = (
-    "bad_json",
-    "bad_message",
-    "unknown_type",
-    "too_large",
-    "unknown_channel",
-    "flood",
-)
+ERROR_CODES: tuple[str, ...] = PROTOCOL_ERROR_CODES  # a ProtocolError's codes
 
 # Websocket close codes the server uses (RFC 6455 §7.4 and one private code).
 CLOSE_NORMAL = 1000
@@ -67,17 +62,6 @@ CLOSE_CODES: dict[int, str] = {
 }
 
 MAX_CHANNEL_CHARS = 64
-
-
-class ProtocolError(Exception):
-    """A viewer's message cannot be accepted; ``message`` is safe to send back."""
-
-    def __init__(self, code: str, message: str) -> None:
-        if code not in ERROR_CODES:
-            raise ValueError(f"unknown protocol error code {code!r}")
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

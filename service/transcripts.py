@@ -15,7 +15,9 @@ The service reads the archive directory directly (the archiver writes it), so a
 service that offers downloads needs the archive on its disk or a shared volume. The
 ``session`` state document (public) says which session runs now; it is republished
 when that changes and after every live start or end. ``TranscriptError`` is 404,
-``ProgrammeError`` 409, a bad body 400; an unreadable archive is 503 and logged.
+``ProgrammeError`` 409, a bad body 400 (413 when too large); an unreadable archive
+(an ``OSError``, logged here) is ``ArchiveUnavailableError``, 503. The routes raise
+these errors; ``service/errors.py`` answers them.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from prometheus_client import Gauge
 
 from companion.aio import running
 from companion.config import EventConfig
-from companion.errors import ProgrammeError, TranscriptError
+from companion.errors import ArchiveUnavailableError, BadRequestError, TooLargeError
 from companion.transcripts.archive import TranscriptArchive, archive_root
-from service.auth import refuse, require_organizer
+from service.auth import require_organizer
 from service.keys import ARCHIVE, ARCHIVE_GAUGES, BUS, REGISTRY, TOKENS
 
 log = logging.getLogger(__name__)
@@ -68,50 +70,44 @@ def add_transcript_routes(app: web.Application, config: EventConfig) -> None:
     app.cleanup_ctx.append(_session_ctx)
 
 
-def _errors(handler: Handler) -> Handler:
-    """The one place that turns this module's exceptions into HTTP answers."""
+def _archive_errors(handler: Handler) -> Handler:
+    """Log an ``OSError`` of the archive and raise ``ArchiveUnavailableError`` (503)."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except ProgrammeError as exc:
-            raise refuse(web.HTTPConflict, "programme", str(exc)) from None
-        except TranscriptError as exc:
-            raise refuse(web.HTTPNotFound, "not_found", str(exc)) from None
         except OSError as exc:
             log.error("the archive cannot be read or written: %r", exc)
-            raise refuse(
-                web.HTTPServiceUnavailable, "archive_unavailable", "the archive is unavailable"
-            ) from None
+            raise ArchiveUnavailableError("the archive is unavailable") from None
 
     return wrapped
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise refuse(web.HTTPRequestEntityTooLarge, "too_large", "the body is too large")
+        raise TooLargeError("the body is too large")
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
-        raise refuse(web.HTTPRequestEntityTooLarge, "too_large", "the body is too large")
+        raise TooLargeError("the body is too large")
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except ValueError:
-        raise refuse(web.HTTPBadRequest, "bad_json", "the body is not JSON") from None
+        raise BadRequestError("bad_json", "the body is not JSON") from None
     if not isinstance(body, dict):
-        raise refuse(web.HTTPBadRequest, "bad_json", "the body must be a JSON object")
+        raise BadRequestError("bad_json", "the body must be a JSON object")
     return body
 
 
 def _by(body: dict[str, Any]) -> str:
     by = body.get("by", "organizer")
     if not isinstance(by, str) or not by.strip() or len(by) > 80:
-        raise refuse(web.HTTPBadRequest, "bad_by", "'by' must be a name of 1 to 80 characters")
+        raise BadRequestError("bad_by", "'by' must be a name of 1 to 80 characters")
     return by.strip()
 
 
-@_errors
+@_archive_errors
 async def sessions(request: web.Request) -> web.Response:
     """The programme (scheduled and actual times, downloads) and the session running now."""
     archive = request.app[ARCHIVE]
@@ -126,7 +122,7 @@ async def sessions(request: web.Request) -> web.Response:
     return web.json_response(body, dumps=_dumps)
 
 
-@_errors
+@_archive_errors
 async def session_action(request: web.Request) -> web.Response:
     """Organizer: start or end a session now (or at ``at``, Unix seconds, not in the future)."""
     require_organizer(request, request.app[TOKENS])
@@ -134,7 +130,7 @@ async def session_action(request: web.Request) -> web.Response:
     now = time.time()
     at = body.get("at", now)
     if not isinstance(at, int | float) or isinstance(at, bool) or at > now + 5:
-        raise refuse(web.HTTPBadRequest, "bad_at", "'at' must be Unix seconds, not in the future")
+        raise BadRequestError("bad_at", "'at' must be Unix seconds, not in the future")
     archive = request.app[ARCHIVE]
     session, kind = request.match_info["session"], request.match_info["kind"]
     by = _by(body)
@@ -144,7 +140,7 @@ async def session_action(request: web.Request) -> web.Response:
     return web.json_response({"current": current}, dumps=_dumps)
 
 
-@_errors
+@_archive_errors
 async def download(request: web.Request) -> web.Response:
     """One export; organizers only unless ``archive.downloads`` is ``public``."""
     archive = request.app[ARCHIVE]
@@ -161,14 +157,14 @@ async def download(request: web.Request) -> web.Response:
     )
 
 
-@_errors
+@_archive_errors
 async def correct(request: web.Request) -> web.Response:
     """Organizer: replace the text of an archived caption (the original is kept)."""
     require_organizer(request, request.app[TOKENS])
     body = await _body(request)
     text = body.get("text")
     if not isinstance(text, str):
-        raise refuse(web.HTTPBadRequest, "bad_text", "'text' must be a string")
+        raise BadRequestError("bad_text", "'text' must be a string")
     by = _by(body)
     archive = request.app[ARCHIVE]
     lang, caption = request.match_info["lang"], request.match_info["caption"]
@@ -177,7 +173,7 @@ async def correct(request: web.Request) -> web.Response:
     return web.json_response(correction.to_dict(), status=201, dumps=_dumps)
 
 
-@_errors
+@_archive_errors
 async def archive_health(request: web.Request) -> web.Response:
     """Organizer: whether the archiver writes, from its health document."""
     require_organizer(request, request.app[TOKENS])

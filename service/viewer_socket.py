@@ -2,8 +2,9 @@
 
 Each connection gets a ``Viewer`` (its queue and writer, ``service.viewers``) and a
 ``ViewerSession`` (what it has said: its flood guard and bad messages). The fan-out
-sends it captions; this module answers what it sends. ``close_for`` is the one place
-that turns an exception into a close code and a reason safe to show.
+sends it captions; this module answers what it sends. ``close_for``
+(``service/errors.py``) turns the exception that ends a socket into its close code and
+a reason safe to show.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from companion.errors import BusUnavailableError
+from companion.errors import BusUnavailableError, ProtocolError
 from service.captioners import is_public
+from service.errors import close_for
 from service.keys import BUS, FANOUT, SETTINGS
 from service.protocol import (
-    CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY,
-    CLOSE_TOO_BIG,
-    CLOSE_TRY_AGAIN,
     PROTOCOL_VERSION,
     ClientMessage,
     FloodGuard,
     Hello,
     Ping,
-    ProtocolError,
     error_message,
     parse_client,
     pong_message,
@@ -37,17 +35,6 @@ from service.settings import ServiceSettings
 from service.viewers import Viewer
 
 log = logging.getLogger(__name__)
-
-
-def close_for(error: BaseException) -> tuple[int, str]:
-    """The close code and a reason safe to show a viewer, for an error that ends a socket."""
-    if isinstance(error, ProtocolError):
-        if error.code == "too_large":
-            return CLOSE_TOO_BIG, "message too big"
-        return CLOSE_POLICY, "too many bad messages"
-    if isinstance(error, BusUnavailableError):
-        return CLOSE_TRY_AGAIN, "captions are unavailable for a moment: reconnect and resume"
-    return CLOSE_INTERNAL_ERROR, "internal error: reconnect and resume"
 
 
 def origin_allowed(origin: str | None, settings: ServiceSettings) -> bool:

@@ -13,41 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
-from companion.config import EventConfig, parse_config
 from service.app import create_app
-from service.auth import Tokens
 from service.settings import ServiceSettings
+from tests.support.booths import KIM, LEE, ORG, PARK, TOKENS, event_config
 from tests.support.service import receive
 from tests.support.waiting import until
 from workers.captioner.routing import Router
 
-CONFIG = """
-[event]
-id = "test"
-[floor]
-source = "floor.wav"
-[[channels]]
-id = "ko"
-language = "ko"
-[[channels]]
-id = "en"
-language = "en"
-[[booths]]
-id = "booth-en"
-channel = "en"
-interpreters = [{ id = "kim", name = "Kim" }, { id = "lee", name = "Lee" }]
-[[booths]]
-id = "booth-ko"
-channel = "ko"
-interpreters = [{ id = "park" }, { id = "choi" }]
-"""
-KIM, LEE, PARK, ORG = "k" * 20, "l" * 20, "p" * 20, "o" * 20
-TOKENS = Tokens(organizer=ORG, interpreters={"kim": KIM, "lee": LEE, "park": PARK})
 TIMEOUT = 10.0
-
-
-def event_config() -> EventConfig:
-    return parse_config(CONFIG, "test.toml", env={})
 
 
 @asynccontextmanager

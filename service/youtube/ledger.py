@@ -16,13 +16,10 @@ Pacific the day, and so every key, changes: nothing needs resetting.
 from __future__ import annotations
 
 from companion.bus.base import Bus
+from companion.errors import QuotaRefused  # importable from here as before
 from service.youtube.quota import COSTS, QuotaPolicy, QuotaView, pacific_day
 
 TTL_SECONDS = 2 * 86_400.0
-
-
-class QuotaRefused(Exception):
-    """A call was not made because the day's budget does not allow it (``str`` says why)."""
 
 
 class SharedLedger:

@@ -33,12 +33,13 @@ from companion.config import EventConfig
 from companion.errors import (
     BusUnavailableError,
     QuotaExceededError,
+    QuotaRefused,
     YouTubeError,
     YouTubeUnavailableError,
 )
 from service.youtube.broadcast import Broadcast, Status, from_video, iso, not_found, pick_current
 from service.youtube.client import YouTubeApi
-from service.youtube.ledger import QuotaRefused, SharedLedger
+from service.youtube.ledger import SharedLedger
 from service.youtube.quota import QuotaPolicy, QuotaView, describe_pacing, next_reset
 from service.youtube.schedule import Slot, backoff_delay, interval_for, may_search, next_wake
 

@@ -26,9 +26,10 @@ from functools import partial
 from typing import Any, Protocol
 
 from companion.captions import CaptionEvent
+from companion.errors import ArchiveLockedError
 from companion.transcripts.archive import TranscriptArchive
 from companion.transcripts.programme import UNSCHEDULED
-from workers.archiver.store import ArchiveLockedError, CaptionStore, Pending
+from workers.archiver.store import CaptionStore, Pending
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from companion.captions import CaptionEvent
+from companion.errors import ArchiveLockedError  # importable from here as before
 from companion.transcripts.files import LOCK, ArchiveFiles, complete_lines, fsync_dir, write_all
 from companion.transcripts.records import caption_record
 
 log = logging.getLogger(__name__)
-
-
-class ArchiveLockedError(OSError):
-    """Another archiver holds this archive's lock."""
 
 
 Key = tuple[str, str, int]  # (channel, epoch, seq)

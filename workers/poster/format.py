@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from companion.captions import CaptionEvent
+from companion.errors import OutboxError  # importable from here as before
 
 MAX_CUES = 10  # cues gathered into one post after a slow or failed one
 REJECT_ATTEMPTS = 3  # a post the endpoint refuses (4xx) is given up after this many tries
@@ -81,10 +82,6 @@ class Post:
     @property
     def heartbeat(self) -> bool:
         return self.cues == 0
-
-
-class OutboxError(Exception):
-    """A post was numbered while another is pending: a bug in the caller."""
 
 
 class Outbox:

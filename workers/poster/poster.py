@@ -33,7 +33,7 @@ from yarl import URL
 
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
-from companion.errors import BusUnavailableError
+from companion.errors import BusUnavailableError, LostClaim  # importable from here as before
 from workers.poster.format import (
     MAX_CUES,
     Outbox,
@@ -78,10 +78,6 @@ RELEASE = 0.001  # a claim renewed for a millisecond: let go
 def claim_key(channel: str) -> str:
     """The bus lease that makes one poster per channel."""
     return f"poster:{channel}"
-
-
-class LostClaim(Exception):
-    """Another poster holds this channel's claim now (this one was silent too long)."""
 
 
 class CaptionPoster:

@@ -328,6 +328,8 @@ def test_a_long_utterance_is_cut_at_its_pauses_into_bounded_windows() -> None:
     assert trace.final_words == list(script)
     assert [d.end_of_utterance for d in trace.finals].count(True) == 1
     assert {d.utterance for d in trace.finals} == {1}
+    kept = trace.kept_requests  # no lead-in after a cut: each part starts at the cut
+    assert all(b.start == pytest.approx(a.end) for a, b in itertools.pairwise(kept))
 
 
 def test_cut_point() -> None:

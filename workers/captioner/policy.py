@@ -43,11 +43,13 @@ moves only their timing and the partials.
   before its onset, and may reach back ``lead_in`` into the previous final's window,
   but the words that end inside that lead-in are dropped (they are the previous
   final's), so a phrase at the seam is never written twice. Their ends, not their
-  middles: Whisper's alignment starts the first word after a pause early, often
-  before the seam, while the previous final's words end ``end_pad`` before it (judged
-  by middles, ``en-tune`` lost first words: "may be considered" came out "be
-  considered", 1.9 points). After a cut, which falls inside speech, a word across the
-  seam belongs where most of it is, so there the middles decide. The lead-in is there for
+  middles, and with slack: the previous final's words end ``end_pad`` before the
+  seam, and Whisper's alignment starts the first word after a pause early, often
+  before the seam (judged by middles, ``en-tune`` lost first words: "may be
+  considered" came out "be considered", 1.9 points; by ends without slack, still
+  0.8). After a cut there is no lead-in: the speech goes on, the part after it is
+  long and has context enough, and a word across the seam is judged by its middle.
+  The lead-in is there for
   the first word: a short utterance decoded from its own audio alone loses it to a
   likelier one ("Ask not" after a pause came out "As not"), and a few tenths of a
   second of the speech before it (with the previous finals as the prompt) bring it
@@ -306,7 +308,7 @@ class StreamingPolicy:
         if end_of_utterance:
             self._utterance = None
         else:
-            u.start = max(final.start, final.end - self.settings.lead_in)
+            u.start = final.end  # no lead-in after a cut: the speech goes on, see above
             u.fresh_from, u.candidate, u.shown_partial, u.was_cut = final.end, None, False, True
             u.part += 1
             while u.frames and u.frames[0][0] <= u.fresh_from:
@@ -421,8 +423,9 @@ class StreamingPolicy:
         or an echo of the last finals."""
         if after_cut:
             words = [w for w in hypothesis.words if (w.start + w.end) / 2 >= fresh_from]
-        else:
-            words = [w for w in hypothesis.words if w.end > fresh_from]
+        else:  # the last final's words end end_pad before its seam; half of it is slack
+            old = fresh_from - self.settings.end_pad / 2
+            words = [w for w in hypothesis.words if w.end > old]
         kept = clean([w.text for w in words], self.lang, hypothesis.evidence)
         dropped = kept.reason
         words = [words[i] for i in kept.keep]

@@ -11,6 +11,7 @@ import click
 from cli.options import CONFIG_OPTION, event_config
 from companion.config import CONSOLE_SOURCE
 from companion.errors import ConfigError
+from companion.redact import redact_source
 
 
 @click.command()
@@ -80,7 +81,8 @@ def replay(
         for (cid, language, _), source in zip(jobs, sources, strict=True)
     ]
     out = sys.stderr if jsonl is sys.stdout else sys.stdout
-    click.echo(f"captioning {', '.join(f'{c}={s}' for c, _, s in jobs)} at {speed}x …", err=True)
+    shown = ", ".join(f"{c}={redact_source(s)}" for c, _, s in jobs)
+    click.echo(f"captioning {shown} at {speed}x …", err=True)
     stats = run_replay(pairs, Printer(out, jsonl, show_partials=len(pairs) == 1))
     for (cid, _, _), s in zip(jobs, stats, strict=True):
         click.echo(

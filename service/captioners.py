@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from companion.redact import redact_source, redact_text
+
 STALE_AFTER = 15.0
 
 
@@ -46,8 +48,9 @@ def captioner_report(
             "age_seconds": round(now - updated, 1),
             "real_time_factor": doc.get("real_time_factor"),
             "lag_seconds": doc.get("lag_seconds"),
-            "error": doc.get("error") or "",
-            "source": doc.get("source", ""),
+            # redacted again here: a worker of an older version may have published it whole
+            "error": redact_text(str(doc.get("error") or "")),
+            "source": redact_source(str(doc.get("source", ""))),
         }
     return out
 

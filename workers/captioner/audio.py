@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from companion.errors import SourceError
+from companion.redact import redact_source, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class AudioSource:
         import av
 
         self.spec = parse_source(spec)
+        shown = redact_source(self.spec.url)  # error messages reach /readyz and the logs
         self.speed = 0.0 if self.spec.live else speed
         self.chunk = int(SAMPLE_RATE * chunk_seconds)
         options = {"rw_timeout": str(int(timeout * 1e6))} if _SCHEME.match(self.spec.url) else {}
@@ -74,12 +76,12 @@ class AudioSource:
                 self.spec.url, format=self.spec.format, options=options, timeout=timeout
             )
         except FileNotFoundError:
-            raise SourceError(f"cannot open audio source {spec!r}: no such file") from None
+            raise SourceError(f"cannot open audio source {shown!r}: no such file") from None
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise SourceError(f"cannot open audio source {spec!r}: {_reason(exc)}") from None
+            raise SourceError(f"cannot open audio source {shown!r}: {_reason(exc)}") from None
         if not self._container.streams.audio:
             self._container.close()
-            raise SourceError(f"audio source {spec!r} has no audio stream (is it an audio file?)")
+            raise SourceError(f"audio source {shown!r} has no audio stream (is it an audio file?)")
         self._stream = self._container.streams.audio[0]
         self.samples_read = 0
 
@@ -101,7 +103,9 @@ class AudioSource:
             for out in resampler.resample(None):
                 yield out.to_ndarray().reshape(-1)
         except av.FFmpegError as exc:
-            raise SourceError(f"audio source {self.spec.url!r} failed: {_reason(exc)}") from None
+            raise SourceError(
+                f"audio source {redact_source(self.spec.url)!r} failed: {_reason(exc)}"
+            ) from None
 
     def chunks(self) -> Iterator[np.ndarray]:
         """Chunks of ``chunk_seconds``, paced at ``speed`` x real time for recordings."""
@@ -118,7 +122,9 @@ class AudioSource:
             got_any = True
             yield self._paced(pending, began)
         if not got_any:
-            raise SourceError(f"audio source {self.spec.url!r} holds no decodable audio")
+            raise SourceError(
+                f"audio source {redact_source(self.spec.url)!r} holds no decodable audio"
+            )
 
     def _paced(self, piece: np.ndarray, began: float) -> np.ndarray:
         self.samples_read += len(piece)
@@ -134,8 +140,10 @@ class AudioSource:
 
 
 def _reason(exc: BaseException) -> str:
+    """Why PyAV failed, without the address it may quote (``redact_text``)."""
     text = getattr(exc, "strerror", None) or str(exc)
-    return re.sub(r"^\[Errno -?\d+\]\s*", "", str(text)).strip() or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(text)).strip() or type(exc).__name__
+    return redact_text(text)
 
 
 def decode_file(path: str) -> np.ndarray:

@@ -28,6 +28,7 @@ from companion.captions import CaptionEvent
 from companion.config import CONSOLE_SOURCE, CaptionerSpec, EventConfig
 from companion.errors import SourceError
 from companion.push import PushSource, PushSources
+from companion.redact import redact_source, redact_text
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.routing import Router
 from workers.captioner.worker import Captioner, reader_thread
@@ -75,7 +76,9 @@ def _chunks(
         except SourceError as exc:
             if source is None and not (loop or _looks_live(spec)):
                 raise
-            log.warning("source %s failed (%s); reopening in %.1f s", spec, exc, delay)
+            log.warning(
+                "source %s failed (%s); reopening in %.1f s", redact_source(spec), exc, delay
+            )
             stop.wait(delay * (1 + random.random() / 2))
             delay = min(delay * 2, 30.0)
         finally:
@@ -113,7 +116,7 @@ async def caption_channel(
     key = f"captioner:{captioner.channel}"
     status: dict[str, Any] = {
         "channel": captioner.channel,
-        "source": spec,
+        "source": redact_source(spec),  # the event state is read by the dashboard
         "alive": True,
         "error": "",
         "last_caption": None,
@@ -173,7 +176,7 @@ async def caption_channel(
             finally:
                 stop.set()
     except SourceError as exc:
-        status.update(alive=False, error=str(exc))
+        status.update(alive=False, error=redact_text(str(exc)))
         log.error("captioner %s stopped: %s", captioner.channel, exc)
         raise
     finally:

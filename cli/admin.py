@@ -37,11 +37,18 @@ def export(
         if out in (None, "-"):
             click.echo(text, nl=False)
         else:
-            Path(out).write_text(text, encoding="utf-8")
+            try:
+                Path(out).write_text(text, encoding="utf-8")
+            except OSError as exc:  # a missing directory, no permission …: say so, no traceback
+                raise ConfigError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
         return
     if not out:
         raise ConfigError("--out DIR is needed to write several exports (or give all three)")
-    for path in archive.export_all(Path(out), session, lang, fmt):
+    try:
+        written = archive.export_all(Path(out), session, lang, fmt)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    for path in written:
         click.echo(path, err=True)
 
 

@@ -45,6 +45,7 @@ def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path 
     from companion.bus import open_bus
     from service.app import create_app
     from service.auth import tokens_from_env
+    from service.headers import AccessLogger
     from service.settings import ServiceSettings
 
     config = event_config(config_path)
@@ -82,7 +83,7 @@ def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path 
     if demo:
         for interpreter, token in tokens.interpreters.items():
             click.echo(f"  demo token of {interpreter}: {token}", err=True)
-    web.run_app(app, host=host, port=port, print=None)
+    web.run_app(app, host=host, port=port, print=None, access_log_class=AccessLogger)
 
 
 def background(start: Callable[[Any], Coroutine[Any, Any, Any]], name: str) -> CleanupContext:

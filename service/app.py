@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry
 from companion.aio import running
 from companion.bus.base import Bus
 from companion.config import EventConfig
-from service import booth_audio, booths, health, pages
+from service import booth_audio, booths, headers, health, pages
 from service.auth import Tokens
 from service.errors import error_middleware
 from service.keys import BUS, CAPTIONERS, EVENT, FANOUT, INSTANCE, REGISTRY, SETTINGS, TOKENS
@@ -67,6 +67,7 @@ def create_app(
     ``env`` holds its secrets (``YOUTUBE_API_KEY`` …; none: YouTube tracking is off).
     """
     app = web.Application(middlewares=[error_middleware])
+    headers.install(app)  # security headers on every response
     registry = CollectorRegistry(auto_describe=True)
     app[SETTINGS] = settings
     app[TOKENS] = tokens or Tokens()

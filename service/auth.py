@@ -65,7 +65,11 @@ class Tokens:
 
 
 def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # surrogatepass: a token with a lone surrogate (from a query string) is compared,
+    # and refused, like any other wrong token, instead of failing to encode
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def tokens_from_env(env: Mapping[str, str], interpreters: Iterable[str] = ()) -> Tokens:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -129,7 +130,12 @@ async def session_action(request: web.Request) -> web.Response:
     body = await _body(request)
     now = time.time()
     at = body.get("at", now)
-    if not isinstance(at, int | float) or isinstance(at, bool) or at > now + 5:
+    if (
+        not isinstance(at, int | float)
+        or isinstance(at, bool)
+        or not math.isfinite(at)
+        or at > now + 5
+    ):
         raise BadRequestError("bad_at", "'at' must be Unix seconds, not in the future")
     archive = request.app[ARCHIVE]
     session, kind = request.match_info["session"], request.match_info["kind"]

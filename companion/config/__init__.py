@@ -146,6 +146,17 @@ class EventConfig(_Strict):
         people = [p.id for b in self.booths for p in b.interpreters]
         if len(set(people)) != len(people):
             raise ValueError("interpreter ids must be unique across booths")
+        # each reads its token from COMPANION_TOKEN_<ID> (upper case, - as _): two ids
+        # that give one name would share a token
+        names: dict[str, str] = {}
+        for person in people:
+            name = person.upper().replace("-", "_")
+            if name in names:
+                raise ValueError(
+                    f"interpreter ids '{names[name]}' and '{person}' share the token "
+                    f"variable COMPANION_TOKEN_{name}: rename one"
+                )
+            names[name] = person
         return self
 
     def floor_languages(self) -> tuple[str, ...]:

@@ -31,7 +31,11 @@ class _Strict(BaseModel):
 class EventInfo(_Strict):
     """What the event is called."""
 
-    id: str = Field("event", description="Short id of the event, used in file names.")
+    id: str = Field(
+        "event",
+        description="Short id of the event, used in file names (letters, digits, - and _).",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    )
     title: str = Field("", description="Title of the event in English.")
     title_ko: str = Field("", description="Title of the event in Korean.")
 

@@ -386,7 +386,13 @@ def run_fanout(
     raise_nofile_limit()
     captions = max(1, round(rate * seconds))
     settings = ServiceSettings(
-        channels=(CHANNEL,), port=port, backlog_finals=0, queue_limit=max(256, captions + 16)
+        channels=(CHANNEL,),
+        port=port,
+        backlog_finals=0,
+        queue_limit=max(256, captions + 16),
+        # every viewer comes from this machine's one address
+        max_sockets=max(20_000, viewers + 100),
+        max_sockets_per_address=max(1000, viewers + 100),
     )
     server = ServerThread(settings)
     server.start()

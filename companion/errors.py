@@ -23,6 +23,7 @@
     │   ├── ProtocolError          ... a viewer broke the viewer protocol (``code``, ``message``)
     │   ├── TooManyBadFrames       ... a console sent too many frames that are not PCM
     │   ├── Refused                ... the booth desk's rules refuse an action now (``reason``)
+    │   ├── TooManySocketsError    ... the service holds all the sockets it takes: try again later
     │   └── TranscriptError        ... an archive request names no such session, caption or format
     │       └── ProgrammeError     ... or a session cannot start or end now (already running …)
     └── YouTubeError               the YouTube Data API refused a call (bad key, not found …)
@@ -161,6 +162,10 @@ class Refused(RequestError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TooManySocketsError(RequestError):
+    """The service holds as many sockets as it takes, in all or from this address."""
 
 
 class TranscriptError(RequestError):

@@ -37,9 +37,20 @@ from companion.config import EventConfig
 from service import booth_audio, booths, headers, health, pages
 from service.auth import Tokens
 from service.errors import error_middleware
-from service.keys import BUS, CAPTIONERS, EVENT, FANOUT, INSTANCE, REGISTRY, SETTINGS, TOKENS
+from service.keys import (
+    BUS,
+    CAPTIONERS,
+    EVENT,
+    FANOUT,
+    INSTANCE,
+    REGISTRY,
+    SETTINGS,
+    SOCKETS,
+    TOKENS,
+)
 from service.protocol import CLOSE_GOING_AWAY
 from service.settings import ServiceSettings
+from service.sockets import SocketGate
 from service.state_api import all_listeners, api_state, listeners_key, report_listeners
 from service.transcripts import add_transcript_routes
 from service.viewer_socket import viewer_socket
@@ -77,6 +88,7 @@ def create_app(
     app[REGISTRY] = registry
     app[FANOUT] = Fanout(bus, settings.channels, settings.backlog_finals, FanoutMetrics(registry))
     app[INSTANCE] = uuid.uuid4().hex[:12]
+    app[SOCKETS] = SocketGate(settings.max_sockets, settings.max_sockets_per_address)
     if config is not None:
         app[CAPTIONERS] = tuple(c.id for c in config.captioners())
     else:

@@ -124,7 +124,7 @@ def require_interpreter(request: web.Request, tokens: Tokens) -> str:
 
 
 async def socket_login(
-    ws: web.WebSocketResponse, tokens: Tokens, timeout: float = 30.0
+    ws: web.WebSocketResponse, tokens: Tokens, timeout: float = 5.0
 ) -> str | None:
     """The interpreter whose token the socket's first message carries.
 

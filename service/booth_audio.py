@@ -8,7 +8,7 @@ and nothing reads it.
 
 Protocol (``docs/interpretation.md``)::
 
-    client  {"type": "login", "token": ...}            first, within 30 s
+    client  {"type": "login", "token": ...}            first, within login_timeout (5 s)
     server  {"type": "ready", "interpreter", "booth", "sample_rate": 16000,
              "format": "s16le", "max_frame_bytes": 65536}
     client  binary frames: little-endian signed 16-bit mono PCM at 16 kHz, a whole
@@ -60,7 +60,7 @@ from companion.errors import (  # TooManyBadFrames importable from here as befor
 from companion.push import BYTES_PER_SAMPLE, SAMPLE_RATE, PushSources
 from service.auth import Tokens, socket_login
 from service.errors import close_for, error_code
-from service.keys import BOOTH_AUDIO, DESK
+from service.keys import BOOTH_AUDIO, DESK, SETTINGS, SOCKETS
 from service.protocol import CLOSE_GOING_AWAY
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,6 @@ MAX_MESSAGE_BYTES = 4 * MAX_FRAME_BYTES  # above this aiohttp closes the socket 
 MAX_BAD_FRAMES = 20
 LEVEL_SECONDS = 1.0
 OWNER_SECONDS = 1.0  # a booth's feeding socket keeps it while it sent audio this recently
-LOGIN_SECONDS = 30.0
 FULL_SCALE = 32768.0
 
 
@@ -220,12 +219,19 @@ def install(app: web.Application, tokens: Tokens, config: EventConfig) -> None:
 
 
 async def booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
-    """Log in, then feed the booth's captioner with the live interpreter's microphone."""
+    """A console's microphone, admitted by the socket caps (``SocketGate``)."""
+    with request.app[SOCKETS].admit(request.remote):
+        return await _booth_audio_socket(request)
+
+
+async def _booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
+    """Log in (within ``login_timeout``), then feed the booth's captioner with the live
+    interpreter's microphone."""
     audio = request.app[BOOTH_AUDIO]
     desk = request.app[DESK]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    interpreter = await socket_login(ws, audio.tokens, LOGIN_SECONDS)
+    interpreter = await socket_login(ws, audio.tokens, request.app[SETTINGS].login_timeout)
     if interpreter is None:
         return ws
     booth_id = desk.booth_of[interpreter]

@@ -38,7 +38,7 @@ from companion.config import EventConfig
 from companion.errors import BadRequestError, Refused
 from service.auth import require_interpreter, require_organizer, socket_login
 from service.booth_desk import BoothDesk, Listeners
-from service.keys import DESK, TOKENS
+from service.keys import DESK, SETTINGS, SOCKETS, TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +109,18 @@ async def admin_booths(request: web.Request) -> web.Response:
 
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
-    """The interpreter console: log in with a token, then act on one's own booth."""
+    """The interpreter console, admitted by the socket caps (``SocketGate``)."""
+    with request.app[SOCKETS].admit(request.remote):
+        return await _console_socket(request)
+
+
+async def _console_socket(request: web.Request) -> web.WebSocketResponse:
+    """Log in with a token (within ``login_timeout``), then act on one's own booth."""
     desk = request.app[DESK]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_CONSOLE_MESSAGE)
     await ws.prepare(request)
-    interpreter = await socket_login(ws, request.app[TOKENS])
+    login_timeout = request.app[SETTINGS].login_timeout
+    interpreter = await socket_login(ws, request.app[TOKENS], login_timeout)
     if interpreter is None:
         return ws
     booth_id = desk.booth_of[interpreter]

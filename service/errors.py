@@ -16,6 +16,7 @@ error answers it, so every ``CompanionError`` has an answer, at least its root's
     Refused                   409   refused              1008   (its reason)
     ProgrammeError            409   programme            1008   (its message)
     TranscriptError           404   not_found            1008   (its message)
+    TooManySocketsError       503   too_many_sockets     1013   the service is full: try …
     RequestError              400   bad_request          1008   (its message)
     BusUnavailableError       503   bus_unavailable      1013   captions are unavailable …
     ArchiveUnavailableError   503   archive_unavailable  1013   the archive is unavailable …
@@ -51,6 +52,7 @@ from companion.errors import (
     TokenRequiredError,
     TooLargeError,
     TooManyBadFrames,
+    TooManySocketsError,
     TranscriptError,
 )
 from service.protocol import (
@@ -107,6 +109,13 @@ ANSWERS: tuple[Answer, ...] = (
     Answer(Refused, web.HTTPConflict, "refused", CLOSE_POLICY, None),
     Answer(ProgrammeError, web.HTTPConflict, "programme", CLOSE_POLICY, None),
     Answer(TranscriptError, web.HTTPNotFound, "not_found", CLOSE_POLICY, None),
+    Answer(
+        TooManySocketsError,
+        web.HTTPServiceUnavailable,
+        "too_many_sockets",
+        CLOSE_TRY_AGAIN,
+        "the service is full: try again later",
+    ),
     Answer(RequestError, web.HTTPBadRequest, "bad_request", CLOSE_POLICY, None),
     Answer(
         BusUnavailableError,

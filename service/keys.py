@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from service.booth_audio import BoothAudio
     from service.booth_desk import BoothDesk
     from service.settings import ServiceSettings
+    from service.sockets import SocketGate
     from service.viewers import Fanout
     from service.youtube.web import YouTubeParts
 
@@ -37,6 +38,7 @@ EVENT: web.AppKey[EventConfig] = web.AppKey("event")  # absent when built withou
 # the ids of the captioners the event runs (``EventConfig.captioners()``; without a
 # config, one per channel): the dashboard, /readyz and /metrics report on these
 CAPTIONERS: web.AppKey[tuple[str, ...]] = web.AppKey("captioners")
+SOCKETS: web.AppKey[SocketGate] = web.AppKey("sockets")  # the caps on open websockets
 # service.health
 BUS_GAUGES: web.AppKey[tuple[Gauge, Gauge]] = web.AppKey("bus_gauges")
 CAPTIONER_GAUGES: web.AppKey[tuple[Gauge, Gauge, Gauge]] = web.AppKey("captioner_gauges")

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from companion.errors import BusUnavailableError, ProtocolError
 from service.captioners import is_public
 from service.errors import close_for
-from service.keys import BUS, FANOUT, SETTINGS
+from service.keys import BUS, FANOUT, SETTINGS, SOCKETS
 from service.protocol import (
     CLOSE_POLICY,
     PROTOCOL_VERSION,
@@ -52,6 +52,7 @@ class ViewerSession:
         self.fanout = app[FANOUT]
         self.guard = FloodGuard(self.settings.messages_per_second, self.settings.message_burst, now)
         self.bad_messages = 0
+        self.subscribed = False  # a socket that never subscribes is closed (hello_timeout)
 
     async def receive(self, text: str, now: float) -> None:
         """Handle one text frame; a ProtocolError is answered, counted, and may close."""
@@ -83,10 +84,18 @@ class ViewerSession:
                 if is_public(key):
                     await viewer.put(state_message(key, value))
         await self.fanout.subscribe(viewer, message.channel, message.resume)
+        self.subscribed = True
 
 
 async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
-    """The viewer websocket: one ``Viewer`` and one ``ViewerSession`` per connection."""
+    """The viewer websocket, admitted by the socket caps (``SocketGate``)."""
+    with request.app[SOCKETS].admit(request.remote):
+        return await _viewer_socket(request)
+
+
+async def _viewer_socket(request: web.Request) -> web.WebSocketResponse:
+    """One ``Viewer`` and one ``ViewerSession`` per connection; one that has not
+    subscribed ``hello_timeout`` seconds after it opened is closed with 1008."""
     settings = request.app[SETTINGS]
     fanout = request.app[FANOUT]
     ws = web.WebSocketResponse(
@@ -104,6 +113,12 @@ async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
     viewer.start()
     clock = asyncio.get_running_loop().time
     session = ViewerSession(viewer, request.app, clock())
+
+    def no_hello() -> None:
+        if not session.subscribed:
+            viewer.drop(CLOSE_POLICY, "send hello first")
+
+    deadline = asyncio.get_running_loop().call_later(settings.hello_timeout, no_hello)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -121,6 +136,7 @@ async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
         code, reason = close_for(error)
         viewer.drop(code, reason)
     finally:
+        deadline.cancel()
         fanout.remove(viewer)
         await viewer.finish()
     return ws

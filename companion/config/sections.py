@@ -385,6 +385,31 @@ class ServiceTable(_Strict):
     heartbeat: float = Field(
         30.0, gt=0, description="Seconds between websocket pings that detect dead viewers."
     )
+    hello_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a viewer socket has to send hello (or subscribe) before it is "
+        "closed with 1008.",
+    )
+    login_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds a console or microphone socket has to log in before it is "
+        "closed with 1008.",
+    )
+    max_sockets: int = Field(
+        20_000,
+        ge=1,
+        description="Websockets this process holds at once; more are refused with 503.",
+    )
+    max_sockets_per_address: int = Field(
+        1000,
+        ge=1,
+        description="Websockets from one address at once (a venue's Wi-Fi puts its audience "
+        "behind one); more are refused with 503.",
+    )
 
     @field_validator("allowed_origins")
     @classmethod

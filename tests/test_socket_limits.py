@@ -1,0 +1,84 @@
+"""Limits on every socket: a deadline for the first message, caps in all and per address."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+
+from companion.bus.memory import MemoryBus
+from companion.errors import TooManySocketsError
+from service.app import create_app
+from service.settings import ServiceSettings
+from service.sockets import SocketGate
+from tests.support.booths import TOKENS, event_config
+
+
+def test_the_gate_holds_its_caps_and_frees_on_leaving() -> None:
+    gate = SocketGate(total=3, per_address=2)
+    with gate.admit("10.0.0.1"), gate.admit("10.0.0.1"):
+        with pytest.raises(TooManySocketsError, match="this address"), gate.admit("10.0.0.1"):
+            pass
+        with (
+            gate.admit("10.0.0.2"),
+            pytest.raises(TooManySocketsError, match="all the sockets"),
+            gate.admit("10.0.0.3"),
+        ):
+            pass
+        assert gate.count == 2
+    assert gate.count == 0 and not gate.open
+    with gate.admit("10.0.0.1"):  # free again
+        pass
+
+
+def served(**settings: object) -> TestClient[aiohttp.web.Request, aiohttp.web.Application]:
+    app = create_app(
+        ServiceSettings(channels=("ko", "en"), **settings),  # type: ignore[arg-type]
+        MemoryBus(),
+        tokens=TOKENS,
+        config=event_config(),
+    )
+    return TestClient(TestServer(app))
+
+
+async def test_a_viewer_that_never_says_hello_is_closed() -> None:
+    async with served(hello_timeout=0.3) as client:
+        quiet = await client.ws_connect("/ws/viewer")
+        talking = await client.ws_connect("/ws/viewer")
+        await talking.send_json({"type": "hello", "channel": "en"})
+        msg = await asyncio.wait_for(quiet.receive(), 5)
+        while msg.type is WSMsgType.TEXT:
+            msg = await asyncio.wait_for(quiet.receive(), 5)
+        assert msg.type is WSMsgType.CLOSE and quiet.close_code == 1008
+        await asyncio.sleep(0.5)  # past the deadline: the one that said hello stays
+        assert not talking.closed
+        await talking.close()
+
+
+@pytest.mark.parametrize("path", ["/ws/console", "/ws/booth-audio"])
+async def test_a_console_socket_must_log_in_within_the_timeout(path: str) -> None:
+    async with served(login_timeout=0.3) as client:
+        ws = await client.ws_connect(path)
+        error = await asyncio.wait_for(ws.receive_json(), 5)
+        assert error["code"] == "login_required"
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type is WSMsgType.CLOSE and ws.close_code == 1008
+
+
+async def test_sockets_past_the_cap_of_an_address_are_refused_with_503() -> None:
+    async with served(max_sockets_per_address=2) as client:
+        first = await client.ws_connect("/ws/viewer")
+        second = await client.ws_connect("/ws/console")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws/viewer")
+        assert refused.value.status == 503
+        response = await client.get("/ws/viewer")  # the same answer, read as HTTP
+        assert response.status == 503 and (await response.json())["error"] == "too_many_sockets"
+        await first.close()
+        await asyncio.sleep(0.1)
+        third = await client.ws_connect("/ws/viewer")  # one left: room again
+        await third.close()
+        await second.close()

@@ -86,7 +86,13 @@ def create_app(
         app[EVENT] = config
     app[BUS] = bus
     app[REGISTRY] = registry
-    app[FANOUT] = Fanout(bus, settings.channels, settings.backlog_finals, FanoutMetrics(registry))
+    app[FANOUT] = Fanout(
+        bus,
+        settings.channels,
+        settings.backlog_finals,
+        FanoutMetrics(registry),
+        resume_window=settings.resume_window,
+    )
     app[INSTANCE] = uuid.uuid4().hex[:12]
     app[SOCKETS] = SocketGate(settings.max_sockets, settings.max_sockets_per_address)
     if config is not None:

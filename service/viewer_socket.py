@@ -36,6 +36,9 @@ from service.viewers import Viewer
 
 log = logging.getLogger(__name__)
 
+SUBSCRIBES_PER_SECOND = 0.5  # hello/subscribe on average: a language switch now and then
+SUBSCRIBE_BURST = 5  # at once (a page's hello, a switch or two)
+
 
 def origin_allowed(origin: str | None, settings: ServiceSettings) -> bool:
     """Any origin when none are configured; a request without one is not from a browser."""
@@ -51,6 +54,8 @@ class ViewerSession:
         self.bus = app[BUS]
         self.fanout = app[FANOUT]
         self.guard = FloodGuard(self.settings.messages_per_second, self.settings.message_burst, now)
+        # hello and subscribe cost the server a backlog read each: a budget of their own
+        self.subscribes = FloodGuard(SUBSCRIBES_PER_SECOND, SUBSCRIBE_BURST, now)
         self.bad_messages = 0
         self.subscribed = False  # a socket that never subscribes is closed (hello_timeout)
 
@@ -59,7 +64,10 @@ class ViewerSession:
         try:
             if not self.guard.allow(now):
                 raise ProtocolError("flood", "too many messages; slow down")
-            await self._handle(parse_client(text, self.settings.max_message_bytes))
+            message = parse_client(text, self.settings.max_message_bytes)
+            if not isinstance(message, Ping) and not self.subscribes.allow(now):
+                raise ProtocolError("flood", "too many hello/subscribe messages; slow down")
+            await self._handle(message)
         except ProtocolError as error:
             await self.refuse(error)
 

@@ -292,10 +292,17 @@ class Fanout:
     """Every viewer, a hub per channel and the follower of event-state changes."""
 
     def __init__(
-        self, bus: Bus, channels: Iterable[str], backlog_finals: int, metrics: FanoutMetrics
+        self,
+        bus: Bus,
+        channels: Iterable[str],
+        backlog_finals: int,
+        metrics: FanoutMetrics,
+        resume_window: int = 1000,
     ) -> None:
         self._bus = bus
         self._backlog_finals = backlog_finals
+        # a resume further back than this is not replayed: a gap, then the recent finals
+        self._resume_window = resume_window
         self._metrics = metrics
         self.hubs = {channel: ChannelHub(channel, bus, metrics) for channel in channels}
         self.viewers: set[Viewer] = set()
@@ -357,15 +364,24 @@ class Fanout:
         viewer.channel = channel
         await viewer.put(subscribed_message(channel, resume))
         await hub.ready.wait()
-        if resume is not None and resume <= hub.last_seq:
+        if resume is not None and hub.last_seq - self._resume_window <= resume <= hub.last_seq:
             viewer.last_seq = resume
         else:
-            # A new viewer, or a resume point past anything this stream has held
-            # (the stream restarted): the recent finals, then live.
+            # A new viewer, a resume point past anything this stream has held (the
+            # stream restarted), or one further back than the resume window (what it
+            # missed is not replayed, whatever the bus holds: a gap says so): the
+            # recent finals, then live.
             start = hub.last_seq
-            for event in await self._bus.recent_finals(channel, self._backlog_finals):
-                if event.seq <= start:
-                    await viewer.put(caption_message(event))
+            recent = [
+                event
+                for event in await self._bus.recent_finals(channel, self._backlog_finals)
+                if event.seq <= start
+            ]
+            if resume is not None and resume < start - self._resume_window:
+                viewer.last_seq = resume
+                await self._gap(viewer, channel, recent[0].seq - 1 if recent else start, held=True)
+            for event in recent:
+                await viewer.put(caption_message(event))
             viewer.last_seq = start
         while not viewer.closing and viewer.channel == channel:
             if viewer.last_seq < hub.last_seq:
@@ -392,14 +408,16 @@ class Fanout:
                 await viewer.put(caption_message(event))
                 viewer.last_seq = event.seq
 
-    async def _gap(self, viewer: Viewer, channel: str, last: int) -> None:
-        """Tell ``viewer`` that captions after its ``last_seq`` up to ``last`` are gone."""
-        log.warning(
-            "channel %s no longer holds seq %d to %d; a resuming viewer skips them",
-            channel,
-            viewer.last_seq + 1,
-            last,
-        )
+    async def _gap(self, viewer: Viewer, channel: str, last: int, held: bool = False) -> None:
+        """Tell ``viewer`` that captions after its ``last_seq`` up to ``last`` are gone
+        (``held``: the bus still has them, but they are past the resume window)."""
+        if not held:  # a viewer far behind is no news; a stream that lost events is
+            log.warning(
+                "channel %s no longer holds seq %d to %d; a resuming viewer skips them",
+                channel,
+                viewer.last_seq + 1,
+                last,
+            )
         self._metrics.gaps.labels(channel).inc()
         await viewer.put(gap_message(channel, viewer.last_seq + 1, last))
 

@@ -179,6 +179,35 @@ async def test_resume_older_than_the_stream_gets_a_gap_then_the_rest() -> None:
             assert 'companion_resume_gaps_total{channel="en"} 1.0' in await response.text()
 
 
+async def test_a_resume_past_the_window_gets_a_gap_and_the_recent_finals_not_the_stream() -> None:
+    """A ``resume`` of 0 does not replay the whole stream (replay amplification): past
+    ``resume_window`` captions back, a gap, then what a new viewer gets."""
+    async with running(resume_window=10, backlog_finals=3) as (client, bus, _app):
+        await publish(bus, *(caption("en", n % 2 == 1, f"e{n}") for n in range(40)))  # 1..40
+        async with client.ws_connect("/ws/viewer") as ws:
+            await hello(ws, resume=0)
+            assert await message(ws) == {"type": "gap", "channel": "en", "from": 1, "to": 35}
+            got = await captions_until(ws, 40)
+        assert [c["seq"] for c in got] == [36, 38, 40]  # the last three finals
+        async with client.ws_connect("/ws/viewer") as ws:  # inside the window: every one
+            await hello(ws, resume=30)
+            got = await captions_until(ws, 40)
+        assert [c["seq"] for c in got] == list(range(31, 41))
+
+
+async def test_hello_and_subscribe_have_a_budget_of_their_own() -> None:
+    async with running() as (client, _bus, _app), client.ws_connect("/ws/viewer") as ws:
+        await hello(ws)
+        for _ in range(4):  # the burst: 5 with the hello
+            await ws.send_json({"type": "subscribe", "channel": "ko"})
+            assert (await message(ws, "subscribed"))["channel"] == "ko"
+        await ws.send_json({"type": "subscribe", "channel": "en"})
+        refused = await message(ws, "error")
+        assert refused["code"] == "flood" and "subscribe" in refused["message"]
+        await ws.send_json({"type": "ping"})  # pings do not count
+        assert (await message(ws, "pong"))["type"] == "pong"
+
+
 async def test_resume_past_the_stream_is_a_fresh_join() -> None:
     async with running(backlog_finals=1) as (client, bus, _app):
         await publish(bus, caption("en", True, "only"))

@@ -385,6 +385,12 @@ class ServiceTable(_Strict):
     heartbeat: float = Field(
         30.0, gt=0, description="Seconds between websocket pings that detect dead viewers."
     )
+    resume_window: int = Field(
+        1000,
+        ge=0,
+        description="Captions a resuming viewer may be behind and still get every one; "
+        "further back, a gap and the recent finals (a resume cannot replay the stream).",
+    )
     hello_timeout: float = Field(
         10.0,
         gt=0,

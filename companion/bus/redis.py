@@ -65,6 +65,7 @@ from companion.errors import BusUnavailableError
 log = logging.getLogger(__name__)
 
 RECENT_PAGE = 200
+FOLLOW_POOL_SIZE = 32  # a follower per channel and one of the state, per bus, and room
 
 
 class RedisBus:
@@ -85,6 +86,9 @@ class RedisBus:
         self.buffer_limit = buffer_limit
         # An outage reaches this class at once; its own backoff deals with it.
         self._client = connect(url)
+        # The followers' blocking reads (XREAD BLOCK, the state stream) have connections
+        # of their own: a crowd of viewers reading backlogs can never starve them.
+        self._follow_client = connect(url, pool_size=FOLLOW_POOL_SIZE)
         self._append = self._client.register_script(APPEND_LUA)
         self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(SET_STATE_LUA)
@@ -139,6 +143,7 @@ class RedisBus:
                 len(self._pending_state),
             )
         await self._client.aclose()
+        await self._follow_client.aclose()
 
     def health(self) -> BusHealth:
         """Connection, buffer and drop counts as last seen, without I/O."""
@@ -229,7 +234,7 @@ class RedisBus:
         while not self._closed:
             try:
                 if recovering and epoch is not None:
-                    current = await self._client.get(self._keys.epoch(channel))
+                    current = await self._follow_client.get(self._keys.epoch(channel))
                     if current != epoch:
                         log.warning(
                             "channel %r: Redis came back without its history (new epoch); "
@@ -241,7 +246,9 @@ class RedisBus:
                 recovering = False
                 response = cast(
                     list[tuple[str, Entries]] | None,
-                    await self._client.xread({key: f"{last}-0"}, count=1000, block=FOLLOW_BLOCK_MS),
+                    await self._follow_client.xread(
+                        {key: f"{last}-0"}, count=1000, block=FOLLOW_BLOCK_MS
+                    ),
                 )
             except OUTAGE_ERRORS as exc:
                 if self._closed:
@@ -289,7 +296,7 @@ class RedisBus:
 
         See ``StateChanges.follow``; stops when the bus is closed.
         """
-        async for change in StateChanges(self._client, self._keys, self).follow():
+        async for change in StateChanges(self._follow_client, self._keys, self).follow():
             yield change
 
     # -- counters -------------------------------------------------------------------

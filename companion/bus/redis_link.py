@@ -79,19 +79,30 @@ return 1
 """
 
 
-def connect(url: str) -> aioredis.Redis:
+POOL_SIZE = 64  # connections of a bus's client for reads and writes
+POOL_WAIT = 10.0  # seconds a command waits for one of them before it is an outage
+
+
+def connect(url: str, pool_size: int = POOL_SIZE) -> aioredis.Redis:
     """A client for ``url`` that fails at once when Redis does not answer.
 
     No retries inside redis-py: an outage must reach the caller at once, where its own
-    buffer and backoff deal with it. Replies are decoded to ``str``.
+    buffer and backoff deal with it. Replies are decoded to ``str``. Its pool holds
+    ``pool_size`` connections and a command *waits* for one (up to ``POOL_WAIT``)
+    rather than failing: redis-py's default pool raises ``MaxConnectionsError`` past
+    100, so a crowd of viewers joining at once (each join reads the channel's backlog)
+    was closed with 1013 and took the bus down with it.
     """
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=pool_size,
+        timeout=POOL_WAIT,
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
         retry=Retry(NoBackoff(), 0),
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def jittered(delay: float) -> float:

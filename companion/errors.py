@@ -22,6 +22,7 @@
     │   ├── TokenRefusedError      ... a token that is not the right one
     │   ├── ProtocolError          ... a viewer broke the viewer protocol (``code``, ``message``)
     │   ├── TooManyBadFrames       ... a console sent too many frames that are not PCM
+    │   ├── MicrophoneFloodError   ... a console sent audio much faster than real time
     │   ├── Refused                ... the booth desk's rules refuse an action now (``reason``)
     │   ├── TooManySocketsError    ... the service holds all the sockets it takes: try again later
     │   └── TranscriptError        ... an archive request names no such session, caption or format
@@ -154,6 +155,10 @@ class ProtocolError(RequestError):
 
 class TooManyBadFrames(RequestError):
     """A console sent ``MAX_BAD_FRAMES`` frames that are not PCM: its socket closes (1008)."""
+
+
+class MicrophoneFloodError(RequestError):
+    """A console kept sending audio faster than real time: its socket closes (1008)."""
 
 
 class Refused(RequestError):

@@ -14,10 +14,10 @@ hands over, the network hiccups). When nothing arrives for ``idle`` seconds,
 clock keeps real time and the voice activity detector ends the utterance that was
 going on, as it would on a real microphone's silence.
 
-The queue between the two threads is bounded: when the captioner's reader falls
-behind, the oldest audio is dropped (the live edge matters more) and counted in
-``dropped``. This module imports numpy only when ``chunks()`` runs, so the service
-can import it and still start fast.
+The queue between the two threads is bounded (10 s of audio, whatever the frames'
+sizes): when the captioner's reader falls behind, the oldest audio is dropped (the
+live edge matters more) and counted in ``dropped``. This module imports numpy only
+when ``chunks()`` runs, so the service can import it and still start fast.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 SAMPLE_RATE = 16000  # as workers.captioner.audio.SAMPLE_RATE, without importing PyAV
 BYTES_PER_SAMPLE = 2
-MAX_QUEUED = 100  # frames (10 s of 100 ms frames) before the oldest are dropped
+MAX_QUEUED = 10 * SAMPLE_RATE  # samples (10 s) queued before the oldest frames are dropped
 IDLE_SECONDS = 0.25  # after this long without audio, silence keeps the clock going
 MAX_SILENCE_SECONDS = 2.0  # the longest silence yielded at once (after a stall)
 
@@ -52,7 +52,8 @@ class PushSource:
         self.idle = idle
         self.clock = clock
         self._queue: deque[bytes] = deque()
-        self._max_queued = max_queued
+        self._max_queued = max_queued  # samples, whatever the frames' sizes
+        self._queued = 0
         self._ready = threading.Condition()
         self._closed = False
         self.fed = 0  # frames taken
@@ -72,10 +73,11 @@ class PushSource:
         with self._ready:
             if self._closed:
                 return False
-            if len(self._queue) >= self._max_queued:
-                self._queue.popleft()
-                self.dropped += 1
             self._queue.append(bytes(pcm))
+            self._queued += len(pcm) // BYTES_PER_SAMPLE
+            while self._queued > self._max_queued and len(self._queue) > 1:
+                self._queued -= len(self._queue.popleft()) // BYTES_PER_SAMPLE
+                self.dropped += 1
             self.fed += 1
             self._ready.notify()
         return True
@@ -96,6 +98,7 @@ class PushSource:
                     self._ready.wait(self.idle)
                 frames = list(self._queue)
                 self._queue.clear()
+                self._queued = 0
                 closed = self._closed
             now = self.clock()
             if frames:

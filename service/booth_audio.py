@@ -23,8 +23,10 @@ Error codes: ``login_required`` / ``token_refused`` (then a close with 1008),
 again each time they stop being live), ``busy`` (another socket of the same
 interpreter feeds the booth: one microphone at a time, until it has sent nothing for
 a second), ``bad_frame`` (not whole 16-bit samples), ``too_large`` (over 64 KiB),
-``bad_message`` (text other than a ping). After ``MAX_BAD_FRAMES`` bad frames the
-socket is closed with 1008 (``TooManyBadFrames``); aiohttp itself closes one that sends
+``bad_message`` (text other than a ping), ``too_fast`` (audio beyond real time plus a
+2-second burst is dropped, before any work is spent on it). After ``MAX_BAD_FRAMES``
+bad frames the socket is closed with 1008 (``TooManyBadFrames``), and after
+``MAX_TOO_FAST`` dropped frames too (``MicrophoneFloodError``); aiohttp itself closes one that sends
 a message over ``MAX_MESSAGE_BYTES`` with 1009. The refusals that close the socket are
 ``RequestError``s, and ``close_for`` (``service/errors.py``) gives their close code.
 
@@ -37,23 +39,23 @@ logic, without I/O and with ``now`` passed in; ``booth_audio_socket`` is the she
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import json
 import logging
 import math
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
 from companion.booths import Booth
 from companion.config import CONSOLE_SOURCE, EventConfig
 from companion.errors import (  # TooManyBadFrames importable from here as before
     BadRequestError,
+    MicrophoneFloodError,
     RequestError,
     TooManyBadFrames,
 )
@@ -68,6 +70,9 @@ log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64 * 1024  # 2 s of audio; a console sends 100 ms frames
 MAX_MESSAGE_BYTES = 4 * MAX_FRAME_BYTES  # above this aiohttp closes the socket (1009)
 MAX_BAD_FRAMES = 20
+BYTES_PER_SECOND = SAMPLE_RATE * BYTES_PER_SAMPLE  # real time
+PACE_BURST_SECONDS = 2.0  # audio a console may send ahead of real time (after a stall)
+MAX_TOO_FAST = 20  # frames over the pace before the socket is closed
 LEVEL_SECONDS = 1.0
 OWNER_SECONDS = 1.0  # a booth's feeding socket keeps it while it sent audio this recently
 FULL_SCALE = 32768.0
@@ -126,13 +131,28 @@ class Microphone:
     booth: str
     started: float
     bad_frames: int = 0
+    too_fast: int = 0  # frames dropped for coming faster than real time
     told: str = ""  # the last refusal said ("not_live", "busy"), so it is said once
     _squares: float = 0.0
     _samples: int = 0
     _level_at: float = field(init=False)
+    _budget: float = field(init=False)  # bytes it may send now (a token bucket)
+    _paced_at: float = field(init=False)
 
     def __post_init__(self) -> None:
         self._level_at = self.started
+        self._budget = PACE_BURST_SECONDS * BYTES_PER_SECOND
+        self._paced_at = self.started
+
+    def _paced(self, size: int, now: float) -> bool:
+        """Whether a frame of ``size`` bytes keeps to real time (plus the burst)."""
+        burst = PACE_BURST_SECONDS * BYTES_PER_SECOND
+        self._budget = min(burst, self._budget + (now - self._paced_at) * BYTES_PER_SECOND)
+        self._paced_at = now
+        if size > self._budget:
+            return False
+        self._budget -= size
+        return True
 
     def frame(self, data: bytes, booth: Booth, owners: Owners, now: float) -> Fed:
         """Check one binary frame against the booth's state; raises ``TooManyBadFrames``."""
@@ -143,6 +163,12 @@ class Microphone:
             if self.bad_frames >= MAX_BAD_FRAMES:
                 raise TooManyBadFrames(problem["message"])
             fed.replies.append(problem)
+            return fed
+        if not self._paced(len(data), now):  # dropped before any work is spent on it
+            self.too_fast += 1
+            if self.too_fast >= MAX_TOO_FAST:
+                raise MicrophoneFloodError("audio sent faster than real time")
+            self._tell(fed, error("too_fast", "audio faster than real time is dropped"))
             return fed
         self._measure(data)
         live = booth.live == self.interpreter
@@ -165,10 +191,8 @@ class Microphone:
             fed.replies.append(refusal)
 
     def _measure(self, data: bytes) -> None:
-        samples = array.array("h", data)
-        if sys.byteorder == "big":
-            samples.byteswap()
-        self._squares += float(sum(s * s for s in samples))
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float64)
+        self._squares += float(np.dot(samples, samples))
         self._samples += len(samples)
 
     def _level(self) -> float:
@@ -265,7 +289,7 @@ async def _booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
                     await _send(ws, reply)
             elif msg.type is WSMsgType.TEXT:
                 await _send(ws, _text_reply(msg.data))
-    except TooManyBadFrames as exc:
+    except (TooManyBadFrames, MicrophoneFloodError) as exc:
         log.info("booth audio of %s closed: %s", interpreter, exc)
         await _refuse(ws, exc)
     finally:

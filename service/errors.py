@@ -9,6 +9,7 @@ error answers it, so every ``CompanionError`` has an answer, at least its root's
     ProtocolError too_large   413   (its code)           1009   message too big
     ProtocolError             400   (its code)           1008   too many bad messages
     TooManyBadFrames          400   bad_frame            1008   too many frames that are not …
+    MicrophoneFloodError      400   too_fast             1008   audio faster than real time
     BadRequestError           400   (its code)           1008   (its message)
     TooLargeError             413   too_large            1009   message too big
     TokenRequiredError        401   token_required       1008   sign in with your token
@@ -44,6 +45,7 @@ from companion.errors import (
     BadRequestError,
     BusUnavailableError,
     CompanionError,
+    MicrophoneFloodError,
     ProgrammeError,
     ProtocolError,
     Refused,
@@ -99,6 +101,13 @@ ANSWERS: tuple[Answer, ...] = (
         "bad_frame",
         CLOSE_POLICY,
         "too many frames that are not 16-bit PCM",
+    ),
+    Answer(
+        MicrophoneFloodError,
+        web.HTTPBadRequest,
+        "too_fast",
+        CLOSE_POLICY,
+        "audio faster than real time",
     ),
     Answer(BadRequestError, web.HTTPBadRequest, None, CLOSE_POLICY, None),
     Answer(

@@ -160,6 +160,24 @@ def test_bad_frames_are_refused_then_the_socket_is_closed() -> None:
         kim.frame(b"\x00", booth(), Owners(), 0.0)
 
 
+def test_audio_at_real_time_is_fed_and_faster_is_dropped_then_closed() -> None:
+    """100 ms frames every 100 ms are all fed (for a minute); a console pushing audio as
+    fast as it can gets its 2-second burst, then ``too_fast`` (said once), then a close."""
+    steady = Microphone("kim", "booth-en", 0.0)
+    owners = Owners()
+    for k in range(600):
+        assert steady.frame(frame(100), booth(), owners, 0.1 * (k + 1)).audio
+    flood = Microphone("kim", "booth-en", 100.0)
+    fed = [flood.frame(frame(100), booth(), Owners(), 100.0) for _ in range(20)]
+    assert all(f.audio for f in fed)  # the burst: 2 s of audio at once
+    dropped = flood.frame(frame(100), booth(), Owners(), 100.0)
+    assert dropped.audio is None and [r["code"] for r in dropped.replies] == ["too_fast"]
+    assert flood.frame(frame(100), booth(), Owners(), 100.0).replies == []  # said once
+    with pytest.raises(booth_audio.MicrophoneFloodError):
+        for _ in range(booth_audio.MAX_TOO_FAST):
+            flood.frame(frame(100), booth(), Owners(), 100.0)
+
+
 # ------------------------------------------------------------ the service
 @asynccontextmanager
 async def running() -> AsyncIterator[tuple[Client, web.Application]]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 
 import pytest
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from companion.bus import Bus, MemoryBus, open_bus
 from companion.bus.redis import RedisBus
@@ -294,6 +295,50 @@ async def test_buffer_limit_drops_the_oldest_and_counts_them(outage_server: Redi
         await until(lambda: bus.health().buffered == 0, "the buffer to drain", timeout=TIMEOUT)
         assert [e.text for e in await bus.read("en", 0)] == [f"t{i}" for i in range(3, 8)]
         assert bus.health().dropped == 3
+    finally:
+        await bus.close()
+
+
+@pytest.mark.redis
+async def test_a_full_buffer_drops_partials_before_finals(outage_server: RedisServer) -> None:
+    bus = RedisBus(outage_server.url, namespace="outage", buffer_limit=5)
+    await bus.start()
+    try:
+        outage_server.stop()
+        for text in ("f0", "p1", "f2", "p3", "f4", "f5", "f6"):  # the partials make room
+            await bus.publish(ev(text, final=text.startswith("f")))
+        assert (bus.health().buffered, bus.health().dropped) == (5, 2)
+        outage_server.start()
+        await until(lambda: bus.health().buffered == 0, "the buffer to drain", timeout=TIMEOUT)
+        assert [e.text for e in await bus.read("en", 0)] == ["f0", "f2", "f4", "f5", "f6"]
+    finally:
+        await bus.close()
+
+
+@pytest.mark.redis
+async def test_a_retry_after_a_lost_reply_appends_nothing_twice(
+    redis_server: RedisServer,
+) -> None:
+    """Redis ran the append, then the reply was lost (a timeout): the publisher retries
+    the same event, and the stream still holds it once, under its first seq."""
+    bus = RedisBus(redis_server.url, namespace=f"lost-{uuid.uuid4().hex}")
+    append = bus._append
+    lost = [1]
+
+    async def reply_lost_once(keys: list[str], args: list[object]) -> object:
+        seq = await append(keys=keys, args=args)
+        if lost[0]:
+            lost[0] -= 1
+            raise RedisTimeoutError("Timeout reading from socket")
+        return seq
+
+    bus._append = reply_lost_once  # type: ignore[assignment]
+    await bus.start()
+    try:
+        await bus.publish(ev("once"))  # appended; the reply lost: buffered, retried
+        await until(lambda: bus.health().buffered == 0, "the retry", timeout=TIMEOUT)
+        await bus.publish(ev("next"))
+        assert [(e.seq, e.text) for e in await bus.read("en", 0)] == [(1, "once"), (2, "next")]
     finally:
         await bus.close()
 

@@ -15,9 +15,13 @@ is an ``XRANGE`` from ``after + 1`` and ``follow`` is a blocking ``XREAD`` from 
 last id seen. The event JSON in the stream carries no trustworthy seq; the id does.
 
 When Redis does not answer, ``publish`` never raises: the event waits in a bounded
-in-memory buffer (the oldest dropped, counted and logged past ``buffer_limit``) and a
-background flusher retries with exponential backoff and jitter, draining the buffer
-in order once Redis is back. New events queue behind buffered ones, so order holds.
+in-memory buffer (past ``buffer_limit`` the oldest partial is dropped, else the oldest
+final; counted, and logged once per 10 s) and a background flusher retries with
+exponential backoff and jitter, draining the buffer in order once Redis is back. Each
+event carries an id of its own from its first try, which the append script remembers
+(``{ns}:appended:{channel}:{id}``, an hour): a retry after a timeout that came when
+the append had already run gets the seq it was given, and the event is never in the
+stream twice. New events queue behind buffered ones, so order holds.
 State writes made while Redis is down wait too (the latest per key). ``follow`` and
 ``state_changes`` retry the same way and resume where they were.
 
@@ -38,6 +42,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -46,6 +51,7 @@ from typing import Any, cast
 from companion.bus.base import BusHealth
 from companion.bus.redis_link import (
     APPEND_LUA,
+    APPEND_MEMORY,
     BACKOFF_MIN,
     CLAIM_LUA,
     FOLLOW_BLOCK_MS,
@@ -65,6 +71,7 @@ from companion.errors import BusUnavailableError
 log = logging.getLogger(__name__)
 
 RECENT_PAGE = 200
+DROP_LOG_SECONDS = 10.0  # at most one warning this often while the buffer drops events
 FOLLOW_POOL_SIZE = 32  # a follower per channel and one of the state, per bus, and room
 
 
@@ -93,7 +100,10 @@ class RedisBus:
         self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(SET_STATE_LUA)
         self._claim_script = self._client.register_script(CLAIM_LUA)
-        self._buffer: deque[CaptionEvent] = deque()
+        # events waiting for Redis, each with the id that makes its append idempotent
+        self._buffer: deque[tuple[CaptionEvent, str]] = deque()
+        self._drop_logged = 0.0  # when a drop was last logged (one line per 10 s)
+        self._sending: tuple[CaptionEvent, str] | None = None  # the head, while in flight
         self._pending_state: dict[str, dict[str, Any]] = {}
         self._known_state: dict[str, dict[str, Any]] = {}
         self._dropped = 0
@@ -159,14 +169,15 @@ class RedisBus:
 
     async def publish(self, event: CaptionEvent) -> None:
         """Append ``event`` with the channel's next seq, or buffer it while Redis is down."""
+        event_id = uuid.uuid4().hex  # the same on every try: Redis appends it once
         if self._buffer:  # keep order: nothing overtakes what is waiting
-            self._enqueue(event)
+            self._enqueue(event, event_id)
             return
         try:
-            await self._send(event)
+            await self._send(event, event_id)
         except OUTAGE_ERRORS as exc:
             self.mark_down(exc)
-            self._enqueue(event)
+            self._enqueue(event, event_id)
         else:
             self._mark_up()
 
@@ -327,18 +338,21 @@ class RedisBus:
 
     # -- internals ----------------------------------------------------------------
 
-    async def _send(self, event: CaptionEvent) -> int:
+    async def _send(self, event: CaptionEvent, event_id: str) -> int:
         seq = await self._append(
             keys=[
                 self._keys.stream(event.channel),
                 self._keys.seq(event.channel),
                 self._keys.epoch(event.channel),
+                self._keys.appended(event.channel, event_id),
             ],
             args=[
                 event.to_json(),
                 self.max_len,
                 uuid.uuid4().hex,
                 self._published.get(event.channel, 0),
+                event_id,
+                APPEND_MEMORY,
             ],
         )
         self._published[event.channel] = max(self._published.get(event.channel, 0), int(seq))
@@ -350,16 +364,31 @@ class RedisBus:
             args=[json.dumps(key, ensure_ascii=False), json.dumps(value, ensure_ascii=False), key],
         )
 
-    def _enqueue(self, event: CaptionEvent) -> None:
+    def _enqueue(self, event: CaptionEvent, event_id: str) -> None:
+        """Buffer ``event``; when full, drop the oldest partial (a later final replaces
+        it anyway), or the oldest final if only finals wait. One log line per 10 s."""
         if len(self._buffer) >= self.buffer_limit:
-            self._buffer.popleft()
-            self._dropped += 1
-            log.warning(
-                "Redis bus buffer full (%d events): dropped the oldest, %d dropped so far",
-                self.buffer_limit,
-                self._dropped,
+            # the head may be in flight (``_flush_once``): never drop it from under it
+            first = 1 if self._sending is not None and self._buffer[0] is self._sending else 0
+            drop = next(
+                (i for i, (e, _) in enumerate(self._buffer) if i >= first and not e.final), None
             )
-        self._buffer.append(event)
+            if drop is None:
+                drop = first if first < len(self._buffer) else 0
+            dropped, _ = self._buffer[drop]
+            del self._buffer[drop]
+            self._dropped += 1
+            now = time.monotonic()
+            if now - self._drop_logged >= DROP_LOG_SECONDS:
+                self._drop_logged = now
+                log.warning(
+                    "Redis bus buffer full (%d events): dropping the oldest partials, then "
+                    "the oldest finals; %d dropped so far (last: a %s)",
+                    self.buffer_limit,
+                    self._dropped,
+                    "final" if dropped.final else "partial",
+                )
+        self._buffer.append((event, event_id))
         self._wake.set()
         self._ensure_flusher()
 
@@ -377,9 +406,13 @@ class RedisBus:
             if self._pending_state.get(key) is value:
                 del self._pending_state[key]
         while self._buffer:
-            event = self._buffer[0]  # stays queued while in flight, so nothing overtakes it
-            await self._send(event)
-            if self._buffer and self._buffer[0] is event:
+            head = self._buffer[0]  # stays queued while in flight, so nothing overtakes it
+            self._sending = head
+            try:
+                await self._send(*head)
+            finally:
+                self._sending = None
+            if self._buffer and self._buffer[0] is head:
                 self._buffer.popleft()
 
     async def _flush_loop(self) -> None:

@@ -35,7 +35,15 @@ FOLLOW_BLOCK_MS = 1000
 # key was lost (evicted or deleted) while the stream survived; ARGV[4], the highest
 # seq this publisher has written, keeps it above that even when Redis came back
 # empty, so a restart never hands out a number twice and viewers' resume still holds.
+# KEYS[4] marks this event (ARGV[5], its id) as appended, with its seq, for
+# ``APPEND_MEMORY`` seconds: the same event sent again (a timeout came after the
+# script had run, and the publisher retried) gets its seq back and is not appended a
+# second time, so it is never archived or posted to YouTube twice.
 APPEND_LUA = """
+local done = redis.call('GET', KEYS[4])
+if done then
+  return tonumber(done)
+end
 local seq = redis.call('INCR', KEYS[2])
 local floor = tonumber(ARGV[4])
 if seq <= floor then
@@ -53,8 +61,10 @@ end
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local epoch = redis.call('GET', KEYS[3])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'data', ARGV[1], 'epoch', epoch)
+redis.call('SET', KEYS[4], seq, 'EX', ARGV[6])
 return seq
 """
+APPEND_MEMORY = 3600  # seconds an appended event's id is remembered
 
 # KEYS: state hash, version counter, changes channel. ARGV: key as JSON, value JSON, key.
 # Each stored document is {"version": n, "value": ...}; versions only grow (per Redis
@@ -144,6 +154,9 @@ class RedisKeys:
 
     def lease(self, name: str) -> str:
         return f"{self.namespace}:lease:{name}"
+
+    def appended(self, channel: str, event_id: str) -> str:
+        return f"{self.namespace}:appended:{channel}:{event_id}"
 
     @property
     def state(self) -> str:

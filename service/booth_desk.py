@@ -10,10 +10,15 @@ viewer receives:
                     the floor captioner heard it, or an interpreter's id)
 
 and each change as an event in the log (``boothlog``, the last ``LOG_SIZE``; organizers
-read it at ``GET /api/admin/booths``). It also follows those documents on the bus, so
-a change made through another service replica, or the floor captioner's detection,
-reaches this replica's consoles and re-routes the channels, and it follows the
-channels' final captions for the ear-voice span (``companion.evs``). The routes and
+read it at ``GET /api/admin/booths``). Every change is also appended to the event's
+journal, ``booth-log.jsonl`` in its archive directory, which nothing truncates: the
+log's window cannot be used to wipe the record. An action that changes nothing (a
+"listen floor" while listening to the floor) is neither logged nor published, and
+each interpreter's actions are rate-limited (``ACTIONS_PER_SECOND``, ``ACTION_BURST``).
+It also follows those documents on the bus, so a change made through another service
+replica, or the floor captioner's detection, reaches this replica's consoles and
+re-routes the channels, and it follows the channels' final captions for the ear-voice
+span (``companion.evs``). The routes and
 the console's socket are in ``service/booths.py``.
 """
 
@@ -37,10 +42,15 @@ from companion.config import EventConfig
 from companion.errors import ConfigError, Refused
 from companion.evs import AnchorFinder, SpanTracker
 from companion.glossary import load_event_glossary
+from companion.transcripts.archive import archive_root
+from service.protocol import FloodGuard
 
 log = logging.getLogger(__name__)
 
 LOG_SIZE = 500
+ACTIONS_PER_SECOND = 2.0  # an interpreter's actions on average …
+ACTION_BURST = 10  # … and at once (a handover is three or four)
+JOURNAL = "booth-log.jsonl"
 EXPIRE_CHECK_SECONDS = 5.0
 
 Listeners = Callable[[], Awaitable[dict[str, int]]]  # viewers per channel, every replica
@@ -88,6 +98,8 @@ class BoothDesk:
         self.evs: dict[str, dict[str, Any]] = {}  # booth -> the current span
         self.evs_by_interpreter: dict[str, deque[float]] = {}
         self.listeners: Listeners = _no_listeners
+        self._guards: dict[str, FloodGuard] = {}  # per interpreter
+        self.journal = archive_root(config) / config.event.id / JOURNAL
         # whom the demo puts live: each booth with a source, its first interpreter
         self._demo = {b.id: b.interpreters[0].id for b in config.booths if b.source}
 
@@ -127,13 +139,23 @@ class BoothDesk:
         booth_id = self.booth_of.get(interpreter)
         if booth_id is None:
             raise Refused(f"{interpreter} has no booth")
+        now = self.clock()
+        guard = self._guards.setdefault(
+            interpreter, FloodGuard(ACTIONS_PER_SECOND, ACTION_BURST, now)
+        )
+        if not guard.allow(now):
+            raise Refused("too many actions at once: wait a moment")
         if action == "floor":
             return await self._set_floor(interpreter, booth_id, arg)
         async with self._lock:
             await self._expire(booth_id)
-            new, event = apply(self.booths[booth_id], action, interpreter, self.clock(), arg)
+            before = self.booths[booth_id]
+            new, event = apply(before, action, interpreter, self.clock(), arg)
+            if new == before:
+                return event  # nothing changed: nothing to log or tell
             self.booths[booth_id] = new
             self.log.append(event)
+            await self._journal(event)
             log.info("booth %s: %s by %s %s", booth_id, action, interpreter, event.detail)
             await self.bus.set_state(f"booth:{booth_id}", new.to_dict())
             await self.bus.set_state(
@@ -151,6 +173,7 @@ class BoothDesk:
         booth, event = expired
         self.booths[booth_id] = booth
         self.log.append(event)
+        await self._journal(event)
         await self.bus.set_state(f"booth:{booth_id}", booth.to_dict())
         self._tell({"type": "booth", "booth": booth.to_dict(), "event": event.to_dict()})
 
@@ -170,12 +193,29 @@ class BoothDesk:
             raise Refused(f"the floor speaks one of {', '.join(self.floor_languages)}")
         async with self._lock:
             event = BoothEvent(self.clock(), booth_id, "floor", interpreter, lang)
+            if self.floor.get("lang") == lang and self.floor.get("by") == interpreter:
+                return event  # said already: nothing to log or tell
             self.log.append(event)
+            await self._journal(event)
             self.floor = {"lang": lang, "at": event.at, "by": interpreter}
             await self.bus.set_state("floor", self.floor)
             self._tell({"type": "floor", "floor": self.floor})
             await self._publish_routes()
         return event
+
+    async def _journal(self, event: BoothEvent) -> None:
+        """Append ``event`` to the journal; a disk fault is logged, never raised."""
+        line = json.dumps(event.to_dict(), ensure_ascii=False) + "\n"
+
+        def append() -> None:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            with self.journal.open("a", encoding="utf-8") as f:
+                f.write(line)
+
+        try:
+            await asyncio.to_thread(append)
+        except OSError as exc:
+            log.error("cannot append to the booth journal %s: %s", self.journal, exc)
 
     async def _publish_routes(self, force: bool = False) -> None:
         carriages = self._route()

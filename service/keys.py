@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from service.booth_desk import BoothDesk
     from service.settings import ServiceSettings
     from service.sockets import SocketGate
+    from service.transcripts import ExportCache
     from service.viewers import Fanout
     from service.youtube.web import YouTubeParts
 
@@ -49,5 +50,6 @@ BOOTH_AUDIO: web.AppKey[BoothAudio] = web.AppKey("booth_audio")
 # service.transcripts
 ARCHIVE: web.AppKey[TranscriptArchive] = web.AppKey("archive")
 ARCHIVE_GAUGES: web.AppKey[tuple[Gauge, Gauge]] = web.AppKey("archive_gauges")
+EXPORTS: web.AppKey[ExportCache] = web.AppKey("exports")
 # service.youtube.web
 YOUTUBE: web.AppKey[YouTubeParts] = web.AppKey("youtube")

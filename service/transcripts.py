@@ -26,7 +26,9 @@ import asyncio
 import json
 import logging
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -38,7 +40,7 @@ from companion.config import EventConfig
 from companion.errors import ArchiveUnavailableError, BadRequestError, TooLargeError
 from companion.transcripts.archive import TranscriptArchive, archive_root
 from service.auth import require_organizer
-from service.keys import ARCHIVE, ARCHIVE_GAUGES, BUS, REGISTRY, TOKENS
+from service.keys import ARCHIVE, ARCHIVE_GAUGES, BUS, EXPORTS, REGISTRY, TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ HEALTH_KEY = "archiver:health"  # workers/archiver/archiver.py publishes it
 STALE_AFTER = 20.0
 SESSION_CHECK_SECONDS = 5.0
 MAX_BODY = 16_384
+EXPORT_CACHE_SIZE = 64  # exports kept (sessions x languages x formats)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,6 +57,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def add_transcript_routes(app: web.Application, config: EventConfig) -> None:
     """Add the routes above and the task that keeps the ``session`` document current."""
     app[ARCHIVE] = TranscriptArchive(config, archive_root(config))
+    app[EXPORTS] = ExportCache()
     registry = app[REGISTRY]
     app[ARCHIVE_GAUGES] = (
         Gauge("companion_archive_ok", "1 while the archiver writes, else 0.", registry=registry),
@@ -146,6 +150,38 @@ async def session_action(request: web.Request) -> web.Response:
     return web.json_response({"current": current}, dumps=_dumps)
 
 
+class ExportCache:
+    """Exports as last made, kept while the files they were made of are unchanged.
+
+    At the end of a broadcast every viewer gets the download link at once: each export
+    is made once per change of the archive (its files' sizes and mtimes, read without
+    reading the files), not once per request. Thread-safe; at most ``size`` kept.
+    """
+
+    def __init__(self, size: int = EXPORT_CACHE_SIZE) -> None:
+        self.size = size
+        self.made = 0  # exports actually rendered (for tests and curiosity)
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str], tuple[object, tuple[str, str]]] = OrderedDict()
+
+    def get(self, archive: TranscriptArchive, session: str, name: str) -> tuple[str, str]:
+        stamp = archive.files.stamp()
+        key = (session, name)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == stamp:
+                self._kept.move_to_end(key)
+                return kept[1]
+        export = archive.export(session, name)
+        with self._lock:
+            self.made += 1
+            self._kept[key] = (stamp, export)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return export
+
+
 @_archive_errors
 async def download(request: web.Request) -> web.Response:
     """One export; organizers only unless ``archive.downloads`` is ``public``."""
@@ -153,7 +189,7 @@ async def download(request: web.Request) -> web.Response:
     if archive.config.archive.downloads != "public":
         require_organizer(request, request.app[TOKENS])
     session, name = request.match_info["session"], request.match_info["name"]
-    text, media = await asyncio.to_thread(archive.export, session, name)
+    text, media = await asyncio.to_thread(request.app[EXPORTS].get, archive, session, name)
     filename = f"{archive.config.event.id}-{session}.{name}"
     return web.Response(
         text=text,

@@ -6,6 +6,7 @@ captions published to the bus, downloads read back from the archive it wrote.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -21,6 +22,7 @@ from companion.bus.memory import MemoryBus
 from companion.config import EventConfig
 from service.app import create_app
 from service.auth import Tokens
+from service.keys import EXPORTS
 from service.settings import ServiceSettings
 from tests.support.archive_config import archive_config, final
 from tests.support.waiting import until
@@ -122,6 +124,26 @@ async def test_only_organizers_start_and_end_sessions(tmp_path: Path) -> None:
         ("afternoon", "start", "Kim"),
         ("afternoon", "end", "organizer"),
     ]
+
+
+async def test_a_crowd_downloading_makes_each_export_once_per_change(tmp_path: Path) -> None:
+    """Every viewer gets the link at once: the export is rendered once, then served
+    from the cache until a file it is made of changes (a new caption here)."""
+    async with running(archive_config(tmp_path, downloads="public")) as (client, bus):
+        await published(client, bus, {"en": ["Welcome everyone."]})
+        exports = client.app[EXPORTS]
+        before = exports.made
+        bodies = await asyncio.gather(
+            *(text_of(client, "/api/transcripts/morning/en.srt") for _ in range(50))
+        )
+        assert {b for _, b in bodies} == {bodies[0][1]} and bodies[0][0] == 200
+        assert exports.made == before + 1
+        await published(client, bus, {"en": ["Welcome everyone.", "Let us begin."]})
+        before = exports.made  # (the helper polled en.json until the archive had it)
+        for _ in range(3):
+            status, body = await text_of(client, "/api/transcripts/morning/en.srt")
+            assert status == 200 and "Let us begin." in body
+        assert exports.made == before + 1
 
 
 async def test_downloads_are_for_organizers_unless_public(tmp_path: Path) -> None:

@@ -161,6 +161,19 @@ class ArchiveFiles:
     def append_action(self, action: Action) -> None:
         append_journal(self.programme_path, action.to_dict())
 
+    def stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """Changes when any file an export is made of does (size, mtime), without
+        reading them: every caption file, the corrections, the programme."""
+        paths = [*self.caption_files(), self.corrections_path, self.programme_path]
+        out = []
+        for path in paths:
+            try:
+                st = path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            out.append((str(path), st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
     def programme_stamp(self) -> tuple[int, int]:
         """Changes when the programme journal does (size, mtime), without reading it."""
         try:

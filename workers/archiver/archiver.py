@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -124,6 +125,9 @@ class Archiver:
         self._last_seen: dict[tuple[str, str], int] = {}
         self._last_loud = 0.0
         self._idle = asyncio.Event()
+        # the archive's writes and fsyncs on a thread of their own: a crowd downloading
+        # transcripts from the default pool can never hold the archiver up
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archiver")
 
     async def run(self) -> None:
         """Archive until cancelled."""
@@ -154,6 +158,7 @@ class Archiver:
                 await self.source.ack(batch)
         finally:
             beat.cancel()
+            self._writer.shutdown(wait=False)
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
             self.health.status = "stopped"
@@ -203,7 +208,7 @@ class Archiver:
         delay = RETRY_MIN
         while True:
             try:
-                result = await asyncio.to_thread(work)
+                result = await asyncio.get_running_loop().run_in_executor(self._writer, work)
             except ArchiveLockedError as exc:
                 await self._failing("locked", exc, loud=False)
             except OSError as exc:

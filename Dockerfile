@@ -24,4 +24,4 @@ USER companion
 # REDIS_URL switches the bus to Redis.
 EXPOSE 8080
 ENTRYPOINT ["companion"]
-CMD ["serve", "--demo", "--host", "0.0.0.0"]
+CMD ["serve", "--host", "0.0.0.0"]

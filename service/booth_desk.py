@@ -51,6 +51,7 @@ LOG_SIZE = 500
 ACTIONS_PER_SECOND = 2.0  # an interpreter's actions on average …
 ACTION_BURST = 10  # … and at once (a handover is three or four)
 JOURNAL = "booth-log.jsonl"
+BEHIND = "\x00behind"  # in a console's queue: it fell behind and must reconnect
 EXPIRE_CHECK_SECONDS = 5.0
 
 Listeners = Callable[[], Awaitable[dict[str, int]]]  # viewers per channel, every replica
@@ -312,8 +313,15 @@ class BoothDesk:
     def _tell(self, message: dict[str, Any]) -> None:
         text = json.dumps(message, ensure_ascii=False)
         for queue in list(self._consoles):
-            with contextlib.suppress(asyncio.QueueFull):
+            try:
                 queue.put_nowait(text)
+            except asyncio.QueueFull:
+                # A console this far behind would show a desk that is not: it is told
+                # to reconnect (``BEHIND``), and gets the whole desk afresh.
+                log.warning("a console fell %d messages behind: reconnecting it", queue.qsize())
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(BEHIND)
 
     @contextlib.asynccontextmanager
     async def console(self) -> AsyncIterator[asyncio.Queue[str]]:

@@ -37,8 +37,9 @@ from companion.bus.base import Bus
 from companion.config import EventConfig
 from companion.errors import BadRequestError, Refused
 from service.auth import require_interpreter, require_organizer, socket_login
-from service.booth_desk import BoothDesk, Listeners
+from service.booth_desk import BEHIND, BoothDesk, Listeners
 from service.keys import DESK, SETTINGS, SOCKETS, TOKENS
+from service.protocol import CLOSE_SLOW
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,9 @@ async def _send_loop(
         try:
             async with asyncio.timeout(LISTENERS_EVERY):
                 text = await queue.get()
+            if text == BEHIND:  # updates were lost: reconnecting gets the whole desk again
+                await ws.close(code=CLOSE_SLOW, message=b"slow: reconnect")
+                return
             await ws.send_str(text)
         except TimeoutError:
             now = await listeners()

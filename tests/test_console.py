@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
 from service.app import create_app
+from service.keys import DESK
 from service.settings import ServiceSettings
 from tests.support.booths import KIM, LEE, ORG, PARK, TOKENS, event_config
 from tests.support.service import receive
@@ -53,6 +54,25 @@ async def test_console_login_shows_the_booth_and_refuses_a_wrong_token() -> None
         msg = await asyncio.wait_for(bad.receive(), TIMEOUT)
         assert msg.type is WSMsgType.CLOSE and msg.data == 1008
         await bad.close()
+
+
+async def test_a_console_too_far_behind_is_told_to_reconnect_not_left_wrong() -> None:
+    """Updates a console cannot take are not dropped in silence: it is closed with 4000,
+    and the page reconnects and gets the whole desk afresh."""
+    async with running() as (client, _bus):
+        ws = await login(client, KIM)
+        await receive(ws, "console")
+        desk = client.app[DESK]
+        for n in range(300):  # at once, with no await: its queue (256) overflows
+            desk._tell({"type": "evs", "n": n})
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+            if msg.type is WSMsgType.CLOSE:
+                break
+        assert msg.data == 4000
+        again = await login(client, KIM)
+        assert (await receive(again, "console"))["interpreter"] == "kim"
+        await again.close()
 
 
 async def test_handover_between_two_consoles_reaches_viewers() -> None:

@@ -11,6 +11,13 @@ minus the publish wall time carried in its text.
 One Python process parsing 9,000 messages per caption would measure the client, not
 the server (see "Measuring fan-out on this machine" in the design).
 
+With ``redis_url`` the service's bus is Redis (a namespace of its own, deleted after),
+the scaled-out path: each viewer's join reads the channel's backlog from Redis (``BACKLOG``
+finals are published first, and every viewer gets them before the live captions).
+With ``crowd`` every viewer of every client process connects at once, on one signal,
+instead of ``CONNECTS_AT_ONCE`` at a time: a crowd joining within a second; the report
+gives how long the joins took.
+
 Beside what viewers saw, the server's own time per caption is measured on its loop,
 without touching service code: *fan-out* is publish until the channel's hub has
 encoded the event and offered it to every viewer queue (this includes waiting for the
@@ -32,6 +39,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
@@ -41,7 +49,10 @@ import aiohttp
 from aiohttp import web
 
 from bench.scoring import percentile
+from companion.bus.base import Bus
 from companion.bus.memory import MemoryBus
+from companion.bus.redis import RedisBus
+from companion.bus.redis_link import connect
 from companion.captions import CaptionEvent
 from service.app import create_app
 from service.keys import FANOUT
@@ -53,6 +64,7 @@ CAPTION_BYTES = CAPTION_PREFIX.encode()
 NOFILE_WANTED = 20_000
 CONNECTS_AT_ONCE = 64  # per client process, so the listen backlog never overflows
 GRACE_SECONDS = 15.0  # after the last publish, for the last captions to arrive
+BACKLOG = 20  # finals published before the viewers join (with Redis): each join reads them
 
 
 def raise_nofile_limit(wanted: int = NOFILE_WANTED) -> int:
@@ -226,6 +238,7 @@ async def _probe_viewer(
     gate: asyncio.Semaphore,
     joined: asyncio.Queue[bool],
     result: ClientResult,
+    backlog: int = 0,
 ) -> None:
     try:
         async with gate:
@@ -247,10 +260,13 @@ async def _probe_viewer(
             if not msg.data.startswith(CAPTION_PREFIX):
                 continue
             now = time.time()
-            seen += 1
+            text = json.loads(msg.data)["text"]
             result.captions += 1
+            if not text.startswith("probe "):  # the backlog, before the live captions
+                continue
+            seen += 1
             result.last_receipt = max(result.last_receipt, now)
-            sent = float(json.loads(msg.data)["text"].split()[1])
+            sent = float(text.split()[1])
             result.latencies_ms.append((now - sent) * 1000.0)
     finally:
         await ws.close()
@@ -265,10 +281,21 @@ def _is_probe(index: int, count: int, sample: int) -> bool:
 
 
 async def _clients(
-    url: str, count: int, sample: int, captions: int, index: int, out: Queue[Any], done: Event
+    url: str,
+    count: int,
+    sample: int,
+    captions: int,
+    index: int,
+    out: Queue[Any],
+    done: Event,
+    backlog: int = 0,
+    go: Event | None = None,
 ) -> ClientResult:
     result = ClientResult()
-    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
+    gate = asyncio.Semaphore(count if go is not None else CONNECTS_AT_ONCE)
+    if go is not None:  # a crowd: every viewer at once, when the signal comes
+        out.put(("ready", index))
+        await asyncio.to_thread(go.wait)
     joined: asyncio.Queue[bool] = asyncio.Queue()
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -276,9 +303,9 @@ async def _clients(
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         tasks = [
             asyncio.create_task(
-                _probe_viewer(session, url, captions, gate, joined, result)
+                _probe_viewer(session, url, captions, gate, joined, result, backlog)
                 if _is_probe(i, count, sample)
-                else _light_viewer(host, port, parts.path, captions, gate, joined, result)
+                else _light_viewer(host, port, parts.path, captions + backlog, gate, joined, result)
             )
             for i in range(count)
         ]
@@ -295,11 +322,19 @@ async def _clients(
 
 
 def client_process(
-    url: str, count: int, sample: int, captions: int, index: int, out: Queue[Any], done: Event
+    url: str,
+    count: int,
+    sample: int,
+    captions: int,
+    index: int,
+    out: Queue[Any],
+    done: Event,
+    backlog: int = 0,
+    go: Event | None = None,
 ) -> None:
     """One client process: ``count`` viewers on one loop; puts its ``ClientResult`` on ``out``."""
     raise_nofile_limit()
-    result = asyncio.run(_clients(url, count, sample, captions, index, out, done))
+    result = asyncio.run(_clients(url, count, sample, captions, index, out, done, backlog, go))
     out.put(("result", index, result))
 
 
@@ -307,8 +342,11 @@ def client_process(
 class ServerThread:
     """The service on 127.0.0.1, on its own event loop in a background thread."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.bus = MemoryBus()
+    def __init__(self, settings: ServiceSettings, redis_url: str | None = None) -> None:
+        self.namespace = f"fanout-{uuid.uuid4().hex[:12]}"
+        self.bus: Bus = RedisBus(redis_url, namespace=self.namespace) if redis_url else MemoryBus()
+        self.redis_url = redis_url
+        self.offset = 0  # captions published before the probes (the backlog)
         self.app = create_app(settings, self.bus)
         self.loop = asyncio.new_event_loop()
         self._settings = settings
@@ -334,6 +372,17 @@ class ServerThread:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
+    async def backlog(self, count: int) -> None:
+        """Publish ``count`` finals before anyone joins: the backlog each join reads."""
+        for n in range(count):
+            await self.bus.publish(
+                CaptionEvent(CHANNEL, 0, True, f"backlog {n}", "en", 0.0, 0.0, 0.0, n)
+            )
+        hub = self.app[FANOUT].hubs[CHANNEL]
+        while hub.last_seq < count:
+            await asyncio.sleep(0.01)
+        self.offset = count
+
     async def publish(self, seq: int) -> tuple[float, float]:
         """Publish one final caption; the seconds until fanned out and until sent."""
         hub = self.app[FANOUT].hubs[CHANNEL]
@@ -341,7 +390,7 @@ class ServerThread:
         text = f"probe {time.time():.6f} {seq}"
         event = CaptionEvent(CHANNEL, 0, True, text, "en", 0.0, 0.0, 0.0, seq)
         await self.bus.publish(event)
-        while hub.last_seq < seq:
+        while hub.last_seq < seq + self.offset:
             await asyncio.sleep(0)
         fanned = time.perf_counter()
         for viewer in list(hub.viewers):
@@ -351,6 +400,8 @@ class ServerThread:
     def stop(self) -> None:
         try:
             self.call(self._runner.cleanup())
+            if self.redis_url:  # the namespace's keys go with the run
+                self.call(_delete_namespace(self.redis_url, self.namespace))
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join()
@@ -372,6 +423,16 @@ class ServerThread:
         return int(total)
 
 
+async def _delete_namespace(url: str, namespace: str) -> None:
+    client = connect(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 # ------------------------------------------------------------------- the benchmark
 def run_fanout(
     viewers: int,
@@ -381,30 +442,38 @@ def run_fanout(
     port: int = 0,
     sample: int = 200,
     connect_timeout: float | None = None,
+    redis_url: str | None = None,
+    crowd: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark and return its figures (see the module docstring)."""
     raise_nofile_limit()
     captions = max(1, round(rate * seconds))
+    backlog = BACKLOG if redis_url else 0
     settings = ServiceSettings(
         channels=(CHANNEL,),
         port=port,
-        backlog_finals=0,
+        backlog_finals=backlog,
         queue_limit=max(256, captions + 16),
         # every viewer comes from this machine's one address
         max_sockets=max(20_000, viewers + 100),
         max_sockets_per_address=max(1000, viewers + 100),
     )
-    server = ServerThread(settings)
+    server = ServerThread(settings, redis_url)
     server.start()
+    if backlog:
+        server.call(server.backlog(backlog))
     ctx = multiprocessing.get_context("spawn")
     out: Queue[Any] = ctx.Queue()
     done = ctx.Event()
+    go = ctx.Event() if crowd else None
     shares = [
         viewers // processes + (1 if i < viewers % processes else 0) for i in range(processes)
     ]
     url = f"http://127.0.0.1:{server.port}/ws/viewer"
     procs = [
-        ctx.Process(target=client_process, args=(url, n, sample, captions, i, out, done))
+        ctx.Process(
+            target=client_process, args=(url, n, sample, captions, i, out, done, backlog, go)
+        )
         for i, n in enumerate(shares)
         if n > 0
     ]
@@ -413,7 +482,14 @@ def run_fanout(
         rss_before = rss_kib()
         for proc in procs:
             proc.start()
+        crowd_began = None
+        if go is not None:  # every process ready to connect: then all at once
+            for _ in procs:
+                _expect(out, "ready")
+            crowd_began = time.monotonic()
+            go.set()
         connected, failed = _wait_joined(server, out, len(procs), viewers, connect_timeout)
+        joined_in = round(time.monotonic() - crowd_began, 2) if crowd_began else None
         rss_after = rss_kib()
         first_publish, timings = _publish(server, captions, rate)
         done.set()
@@ -431,11 +507,15 @@ def run_fanout(
         server.stop()
     per_viewer = round((rss_after - rss_before) / connected, 2) if connected else None
     return {
+        "bus": "redis" if redis_url else "memory",
+        "crowd": crowd,
+        "crowd_joined_seconds": joined_in,
         "viewers_requested": viewers,
         "viewers_connected": connected,
         "viewers_failed_to_connect": failed,
+        "backlog_per_viewer": backlog,
         "captions_published": captions,
-        "messages_expected": connected * captions,
+        "messages_expected": connected * (captions + backlog),
         **_report(rate, captions, sample, first_publish, timings, results),
         "viewers_dropped": dropped,
         "server_rss_kib_before": rss_before,

@@ -388,13 +388,44 @@ def bench_sets(out_dir: Path, data: Path | None, room: Any) -> None:
     help="Viewers per client process that decode every caption and time it.",
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True)
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    metavar="URL",
+    help="Through Redis at URL (a namespace of its own, deleted after): the scaled-out "
+    "path, each join reading the channel's backlog.",
+)
+@click.option("--crowd", is_flag=True, help="Every viewer connects at once, on one signal.")
 def bench_fanout(
-    viewers: int, rate: float, seconds: float, processes: int, sample: int, port: int
+    viewers: int,
+    rate: float,
+    seconds: float,
+    processes: int,
+    sample: int,
+    port: int,
+    redis_url: str | None,
+    crowd: bool,
 ) -> None:
     """Fan captions out to VIEWERS websocket viewers on this machine; print the figures."""
     from bench.fanout import run_fanout
 
-    report = run_fanout(viewers, rate, seconds, processes, port, sample)
+    report = run_fanout(
+        viewers, rate, seconds, processes, port, sample, redis_url=redis_url, crowd=crowd
+    )
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@bench.command("fuzz")
+@click.option("--messages", type=click.IntRange(min=1), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--bystanders", type=click.IntRange(min=1), default=3, show_default=True)
+def bench_fuzz(messages: int, seed: int, bystanders: int) -> None:
+    """Send MESSAGES random and malformed messages at the viewer, console and microphone
+    sockets while BYSTANDERS viewers follow a channel; print what happened (bench/fuzz.py)."""
+    from bench.fuzz import run_fuzz
+
+    report = run_fuzz(messages, seed, bystanders)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 

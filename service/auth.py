@@ -135,7 +135,7 @@ async def socket_login(
     try:
         msg = await asyncio.wait_for(ws.receive(), timeout)
         data = json.loads(msg.data) if msg.type is WSMsgType.TEXT else {}
-    except (TimeoutError, ValueError):
+    except (TimeoutError, ValueError, RecursionError):  # RecursionError: nested too deep
         data = {}
     token = data.get("token") if isinstance(data, dict) and data.get("type") == "login" else None
     interpreter = tokens.interpreter_for(token if isinstance(token, str) else None)

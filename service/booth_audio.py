@@ -301,7 +301,7 @@ async def _booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
 def _text_reply(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         data = None
     if isinstance(data, dict) and data.get("type") == "ping":
         return {"type": "pong"}

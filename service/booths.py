@@ -157,7 +157,7 @@ async def _console_message(
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         await ws.send_json({"type": "error", "code": "bad_json", "message": "not a JSON object"})
         return
     if data.get("type") == "ping":

@@ -98,7 +98,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise BadRequestError("bad_json", "the body is not JSON") from None
     if not isinstance(body, dict):
         raise BadRequestError("bad_json", "the body must be a JSON object")

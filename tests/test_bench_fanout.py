@@ -8,10 +8,15 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow  # a 3 s run with viewer processes of its own
 
 KEYS = {
+    "bus",
+    "crowd",
+    "crowd_joined_seconds",
+    "backlog_per_viewer",
     "viewers_requested",
     "viewers_connected",
     "viewers_failed_to_connect",
@@ -53,3 +58,21 @@ def test_fanout_to_fifty_viewers() -> None:
         assert isinstance(report[key], float) and report[key] > 0, key
     for key in ("server_fanout_ms_p50", "server_send_ms_p99", "messages_per_second"):
         assert report[key] > 0, key
+
+
+@pytest.mark.redis
+def test_a_crowd_joining_at_once_through_redis_gets_every_caption() -> None:
+    """More viewers than redis-py's default pool (100) join at one signal, each reading
+    the backlog from Redis: every one is admitted and gets the backlog and every caption."""
+    with RedisServer() as redis:
+        args = ["bench", "fanout", "--viewers", "300", "--seconds", "2", "--processes", "2"]
+        args += ["--sample", "5", "--redis", redis.url, "--crowd"]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["bus"], report["crowd"]) == ("redis", True)
+    assert report["viewers_connected"] == 300 and report["viewers_failed_to_connect"] == 0
+    assert report["viewers_closed_early"] == 0 and report["viewers_dropped"] == 0
+    assert report["backlog_per_viewer"] == 20 and report["captions_published"] == 4
+    assert report["messages_delivered"] == report["messages_expected"] == 300 * (4 + 20)
+    assert report["crowd_joined_seconds"] is not None

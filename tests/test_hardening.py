@@ -113,3 +113,34 @@ def test_export_into_a_missing_directory_says_so_without_a_traceback(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and "Traceback" not in err
+
+
+DEEP = "[" * 1000 + "]" * 1000  # json.loads raises RecursionError, not ValueError
+
+
+async def test_json_nested_too_deep_is_a_bad_message_everywhere(tmp_path: Path) -> None:
+    from tests.support.booths import KIM, TOKENS, event_config
+
+    app = create_app(
+        ServiceSettings(channels=("ko", "en")), MemoryBus(), tokens=TOKENS, config=event_config()
+    )
+    async with TestClient(TestServer(app)) as client:
+        ws = await client.ws_connect("/ws/console")
+        await ws.send_json({"type": "login", "token": KIM})
+        await ws.receive_json()  # the desk
+        await ws.send_str(DEEP)
+        assert (await ws.receive_json())["code"] == "bad_json"
+        await ws.send_json({"type": "ping"})
+        assert (await ws.receive_json())["type"] == "pong"  # the socket goes on
+        await ws.close()
+        login = await client.ws_connect("/ws/booth-audio")
+        await login.send_str(DEEP)  # as the login
+        assert (await login.receive_json())["code"] == "login_required"
+        await login.close()
+    async with await served(tmp_path) as client:
+        response = await client.post(
+            "/api/sessions/afternoon/start",
+            data=DEEP,
+            headers={"Authorization": f"Bearer {ORG}", "Content-Type": "application/json"},
+        )
+        assert response.status == 400 and (await response.json())["error"] == "bad_json"

@@ -17,11 +17,11 @@ can loop until the window ends. Each rule below removes one known failure, in or
     whole phrase twice, and when it does, one copy still carries the meaning.
     Whisper also says the window again after finishing it, into the silence that pads
     it ("… 적용됩니다. 각 프로젝트는 도맨"): words after a sentence end that start one
-    of the decode's sentences over, up to the end of the words, go; and in noise it
-    says a whole sentence again with a syllable changed ("프로젝트를 만들려면은 …
-    지침입니다. 프로젝트를 만들려면 … 지침입니다."), which word-for-word comparison
-    misses: a sentence of `NEAR_COPY_CHARS` or more whose characters are at least
-    `NEAR_COPY_RATIO` alike with the sentence just before it goes.
+    of the decode's sentences over, up to the end of the words, go. (A rule that
+    dropped a sentence 80 % alike to the one before it, for a Korean room decode
+    that said one twice with a syllable changed, was tried and removed: it dropped
+    "It was the worst of times" after "It was the best of times"; parallel sentences
+    are speech.)
     A decode that stops at its token cap instead of its end has run away (beam
     search prefers a confident repeat to stopping): its words that end it by
     repeating earlier ones go, whole or cut off. So does any word with a character cut
@@ -46,7 +46,6 @@ keeps all of it. The module is pure: no numpy, no faster_whisper.
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 import zlib
@@ -61,8 +60,6 @@ MAX_PHRASE_NGRAM = 30
 WEAK_SPEECH_SECONDS = 0.8
 WEAK_NO_SPEECH_PROB = 0.3
 WEAK_AVG_LOGPROB = -0.8
-NEAR_COPY_CHARS = 12  # (normalised characters) shorter sentences are not compared
-NEAR_COPY_RATIO = 0.8  # difflib's ratio of a sentence to the one before it
 COMPRESSION_MIN_CHARS = 24
 COMPRESSION_RATIO_THRESHOLD = 2.4
 
@@ -212,22 +209,6 @@ def _drop_restart(words: Sequence[str], kept: list[int]) -> tuple[list[int], str
     return kept, None
 
 
-def _drop_near_copies(words: Sequence[str], kept: list[int]) -> tuple[list[int], str | None]:
-    """Rule (b), a sentence said again nearly alike: it goes, the first stays."""
-    out: list[int] = []
-    reason: str | None = None
-    before = ""
-    for sentence in _sentences(words, kept):
-        key = _norm(_text(words, sentence))
-        alike = difflib.SequenceMatcher(None, before, key, autojunk=False).ratio()
-        if min(len(before), len(key)) >= NEAR_COPY_CHARS and alike >= NEAR_COPY_RATIO:
-            reason = reason or f"sentence said again: '{_text(words, sentence)}'"
-            continue
-        out.extend(sentence)
-        before = key
-    return out, reason
-
-
 def _sentences(words: Sequence[str], kept: list[int]) -> list[list[int]]:
     """The kept word indices, grouped into sentences by their final punctuation."""
     sentences: list[list[int]] = [[]]
@@ -305,9 +286,6 @@ def clean(words: Sequence[str], lang: str, evidence: Evidence) -> Cleaned:
     kept, reason = _drop_restart(words, kept)
     if reason is None and evidence.runaway:
         kept, reason = _drop_runaway_tail(words, kept)
-    if reason:
-        reasons.append(reason)
-    kept, reason = _drop_near_copies(words, kept)
     if reason:
         reasons.append(reason)
     while True:  # loops until none is left, then stock phrases, and again: see above

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -236,13 +237,23 @@ class FanoutMetrics:
 
 
 class ChannelHub:
-    """The viewers of one channel and the one task that follows the channel on the bus."""
+    """The viewers of one channel and the one task that follows the channel on the bus.
 
-    def __init__(self, channel: str, bus: Bus, metrics: FanoutMetrics) -> None:
+    It keeps what joining viewers need in memory, so that a crowd joining at once (or
+    reconnecting after a restart) costs the bus nothing: the channel's last ``finals``
+    final captions (what a new viewer is sent first) and its last ``events`` events
+    (what a resuming viewer missed, when it is that recent).
+    """
+
+    def __init__(
+        self, channel: str, bus: Bus, metrics: FanoutMetrics, finals: int = 20, events: int = 1000
+    ) -> None:
         self.channel = channel
         self.viewers: set[Viewer] = set()
         self.last_seq = 0
         self.ready = asyncio.Event()
+        self.recent_finals: deque[CaptionEvent] = deque(maxlen=max(finals, 1))
+        self.recent: deque[CaptionEvent] = deque(maxlen=max(events, 1))
         self._bus = bus
         self._metrics = metrics
 
@@ -263,13 +274,26 @@ class ChannelHub:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _tail(self) -> int:
-        # Start at the last final: only the partials after it are followed again.
-        finals = await self._bus.recent_finals(self.channel, 1)
+        # Start at the last final: only the partials after it are followed again. The
+        # finals before it are kept for new viewers (one read of the bus, not one each).
+        finals = await self._bus.recent_finals(self.channel, self.recent_finals.maxlen or 1)
+        self.recent_finals.extend(finals)
         return finals[-1].seq if finals else 0
+
+    def missed(self, after: int) -> list[CaptionEvent] | None:
+        """The events after ``after`` up to now, if they are all still in memory."""
+        if after >= self.last_seq:
+            return []
+        if not self.recent or self.recent[0].seq > after + 1:
+            return None  # older than what is kept: the bus has to say
+        return [event for event in self.recent if event.seq > after]
 
     def fan_out(self, event: CaptionEvent) -> None:
         """Encode ``event`` once and offer it to every viewer past whose ``last_seq`` it is."""
         self.last_seq = event.seq
+        self.recent.append(event)
+        if event.final:
+            self.recent_finals.append(event)
         self._metrics.relayed.labels(self.channel).inc()
         if not self.viewers:
             return
@@ -304,7 +328,10 @@ class Fanout:
         # a resume further back than this is not replayed: a gap, then the recent finals
         self._resume_window = resume_window
         self._metrics = metrics
-        self.hubs = {channel: ChannelHub(channel, bus, metrics) for channel in channels}
+        self.hubs = {
+            channel: ChannelHub(channel, bus, metrics, backlog_finals, resume_window)
+            for channel in channels
+        }
         self.viewers: set[Viewer] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -372,11 +399,8 @@ class Fanout:
             # missed is not replayed, whatever the bus holds: a gap says so): the
             # recent finals, then live.
             start = hub.last_seq
-            recent = [
-                event
-                for event in await self._bus.recent_finals(channel, self._backlog_finals)
-                if event.seq <= start
-            ]
+            kept = list(hub.recent_finals)[-self._backlog_finals :] if self._backlog_finals else []
+            recent = [event for event in kept if event.seq <= start]
             if resume is not None and resume < start - self._resume_window:
                 viewer.last_seq = resume
                 await self._gap(viewer, channel, recent[0].seq - 1 if recent else start, held=True)
@@ -395,7 +419,9 @@ class Fanout:
                 return
 
     async def _catch_up(self, viewer: Viewer, hub: ChannelHub) -> None:
-        events = await self._bus.read(hub.channel, after=viewer.last_seq, limit=CATCH_UP_BATCH)
+        events = hub.missed(viewer.last_seq)  # from memory when it is that recent
+        if events is None:
+            events = await self._bus.read(hub.channel, after=viewer.last_seq, limit=CATCH_UP_BATCH)
         if not events:
             if viewer.last_seq < hub.last_seq:
                 await self._gap(viewer, hub.channel, hub.last_seq)

@@ -420,8 +420,8 @@ class UnreadableBus(MemoryBus):
 
 async def test_resume_while_the_bus_is_down_closes_with_try_again() -> None:
     bus = UnreadableBus()
+    await bus.publish(caption("en", True, "before this replica started"))  # not in memory
     async with running(bus) as (client, _bus, app):
-        await bus.publish(caption("en", True, "before the outage"))
         await until(
             lambda: app[FANOUT].hubs["en"].last_seq == 1, "the hub to see it", timeout=TIMEOUT
         )
@@ -435,6 +435,24 @@ async def test_resume_while_the_bus_is_down_closes_with_try_again() -> None:
         assert ws.close_code == 1013
         async with client.get("/healthz") as response:
             assert response.status == 200
+
+
+async def test_joins_and_recent_resumes_are_served_from_memory_while_the_bus_is_down() -> None:
+    """A crowd joining (or reconnecting) costs the bus nothing: the hub keeps the
+    recent finals and events it followed, so they reach viewers even with Redis down."""
+    bus = UnreadableBus()
+    async with running(bus, backlog_finals=2) as (client, _bus, app):
+        await publish(bus, *(caption("en", n % 2 == 0, f"e{n}") for n in range(6)))  # 1..6
+        await until(
+            lambda: app[FANOUT].hubs["en"].last_seq == 6, "the hub to see them", timeout=TIMEOUT
+        )
+        bus.down = True
+        async with client.ws_connect("/ws/viewer") as ws:
+            await hello(ws)  # new: the last two finals, from memory
+            assert [c["text"] for c in await captions_until(ws, 5)] == ["e2", "e4"]
+        async with client.ws_connect("/ws/viewer") as ws:
+            await hello(ws, resume=3)  # resuming: what it missed, from memory
+            assert [c["seq"] for c in await captions_until(ws, 6)] == [4, 5, 6]
 
 
 async def test_listeners_of_other_replicas_are_added_up() -> None:

@@ -135,7 +135,7 @@ async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await fanout.stop()
         with contextlib.suppress(Exception):  # best effort: the report goes stale anyway
-            await bus.set_state(listeners_key(app), {"channels": {}, "updated": 0.0})
+            await bus.delete_state(listeners_key(app))
         await bus.close()
 
 

@@ -477,3 +477,12 @@ async def test_a_crowd_of_reads_queues_for_the_pool_and_never_fails(make_bus: Ma
     reads = await asyncio.gather(*(bus.read("en", after=25) for _ in range(600)))
     assert all([e.seq for e in r] == [26, 27, 28, 29, 30] for r in reads)
     assert bus.health().connected
+
+
+async def test_a_deleted_state_document_is_gone(bus: Bus) -> None:
+    await bus.set_state("listeners:gone", {"channels": {"en": 3}, "updated": 1.0})
+    await bus.set_state("listeners:kept", {"channels": {"en": 1}, "updated": 1.0})
+    await bus.delete_state("listeners:gone")
+    await bus.delete_state("never:there")  # no error
+    state = await bus.get_state()
+    assert "listeners:gone" not in state and state["listeners:kept"]["channels"] == {"en": 1}

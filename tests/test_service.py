@@ -17,7 +17,7 @@ from companion.captions import CaptionEvent
 from companion.config import parse_config
 from companion.errors import ConfigError
 from service.app import create_app
-from service.keys import FANOUT
+from service.keys import FANOUT, INSTANCE
 from service.settings import ServiceSettings
 from tests.support.caption_events import caption
 from tests.support.service import running
@@ -487,3 +487,11 @@ def test_the_service_table_of_the_event_config_reaches_the_settings() -> None:
             '[[channels]]\nid = "en"\nlanguage = "en"\n[service]\nallowed_origins = ["x"]\n',
             env={},
         )
+
+
+async def test_a_replica_removes_its_listener_report_when_it_stops() -> None:
+    bus = MemoryBus()
+    async with running(bus) as (_client, _bus, app):
+        key = f"listeners:{app[INSTANCE]}"
+        await until(lambda: bus._state.get(key) is not None, "the report", timeout=TIMEOUT)
+    assert key not in await bus.get_state()

@@ -58,6 +58,10 @@ class Bus(Protocol):
     async def get_state(self) -> dict[str, dict[str, Any]]:
         """Every state document."""
 
+    async def delete_state(self, key: str) -> None:
+        """Forget one state document (best effort, unannounced): a replica's own
+        report (``listeners:<instance>``) when it stops."""
+
     def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each ``(key, value)`` stored from now on, by any process."""
 

@@ -103,6 +103,10 @@ class MemoryBus:
         """A copy of every state document."""
         return dict(self._state)
 
+    async def delete_state(self, key: str) -> None:
+        """Forget one state document."""
+        self._state.pop(key, None)
+
     def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each ``(key, value)`` stored after this call; ends when the bus is closed."""
         return self._state_changes_after(self._state_count)

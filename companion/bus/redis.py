@@ -302,6 +302,15 @@ class RedisBus:
         self._known_state = dict(state)
         return state
 
+    async def delete_state(self, key: str) -> None:
+        """Forget one state document (HDEL); best effort while Redis is down."""
+        self._known_state.pop(key, None)
+        self._pending_state.pop(key, None)
+        try:
+            await self._client.hdel(self._keys.state, key)
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+
     async def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each ``(key, value)`` stored, by any process, once this iterator has started.
 

@@ -109,6 +109,34 @@ def test_a_full_disk_fails_with_enospc_then_recovers(files: ArchiveFiles) -> Non
     assert [(c.channel, c.seq) for c in files.read_captions()] == [("ko", 1), ("en", 2)]
 
 
+def test_lines_whose_fsync_failed_are_written_again_not_taken_as_stored(
+    files: ArchiveFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an fsync error the page cache still shows the line; the disk may never
+    have it (and a later fsync may not say so). Reopening must not index it, and
+    acknowledge it, as stored: it is cut off and written again, once."""
+    from workers.archiver import store as store_module
+
+    store = CaptionStore(files)
+    store.write([pending(1)])
+    real_fsync = os.fsync
+    failures = [1]
+
+    def flaky_fsync(fd: int) -> None:  # the disk refuses once: EIO, as a failing device does
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_module.os, "fsync", flaky_fsync)
+    with pytest.raises(OSError):
+        store.write([pending(2)])
+    path = files.caption_path("morning", "en")
+    assert len(lines(path)) == 2  # the page cache shows it
+    assert store.write([pending(2)]) == (1, 0)  # written again, not skipped as stored
+    assert [c.seq for c in files.read_captions()] == [1, 2] and len(lines(path)) == 2
+
+
 async def test_the_embedded_archiver_holds_on_while_the_disk_is_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

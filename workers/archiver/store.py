@@ -65,6 +65,11 @@ class CaptionStore:
         self._highest: dict[tuple[str, str], int] = {}
         self._lock_fd: int | None = None
         self.is_open = False
+        # Files whose last append failed (a write or an fsync), with their length before
+        # it. After an fsync error the page cache may still show lines the disk never
+        # got (and a later fsync may say nothing of it): reopening cuts them off, so
+        # they are written again rather than indexed, and acked, as stored.
+        self._suspect: dict[Path, int] = {}
 
     def open(self) -> None:
         """Lock, repair and index the archive; ``OSError`` (or ``ArchiveLockedError``)."""
@@ -81,6 +86,13 @@ class CaptionStore:
         self._lock_fd = fd
         self._stored.clear()
         self._highest.clear()
+        for path, length in list(self._suspect.items()):
+            if path.is_file():  # (gone, or replaced by something else: nothing to cut)
+                with open(path, "rb+") as f:
+                    f.truncate(length)
+                    os.fsync(f.fileno())
+                log.warning("%s: cut what an append that failed may have left", path)
+            del self._suspect[path]
         for path in self.files.caption_files():
             self._repair(path)
             for _, data in complete_lines(path):
@@ -168,8 +180,13 @@ class CaptionStore:
         created = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            write_all(fd, data)
-            os.fsync(fd)
+            before = os.fstat(fd).st_size
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            except OSError:
+                self._suspect[path] = min(before, self._suspect.get(path, before))
+                raise
         finally:
             os.close(fd)
         if created:

@@ -78,7 +78,7 @@ def create_app(
     ``env`` holds its secrets (``YOUTUBE_API_KEY`` …; none: YouTube tracking is off).
     """
     app = web.Application(middlewares=[error_middleware])
-    headers.install(app)  # security headers on every response
+    headers.install(app, web_dir)  # security headers on every response, CSP on the pages
     registry = CollectorRegistry(auto_describe=True)
     app[SETTINGS] = settings
     app[TOKENS] = tokens or Tokens()

@@ -144,3 +144,13 @@ async def test_json_nested_too_deep_is_a_bad_message_everywhere(tmp_path: Path) 
             headers={"Authorization": f"Bearer {ORG}", "Content-Type": "application/json"},
         )
         assert response.status == 400 and (await response.json())["error"] == "bad_json"
+
+
+async def test_pages_carry_a_content_security_policy_and_apis_do_not(tmp_path: Path) -> None:
+    async with await served(tmp_path) as client:
+        viewer = (await client.get("/")).headers["Content-Security-Policy"]
+        assert "script-src 'self' 'sha256-" in viewer and "https://www.youtube.com" in viewer
+        assert "object-src 'none'" in viewer and "frame-ancestors" not in viewer  # embeddable
+        dashboard = (await client.get("/dashboard")).headers["Content-Security-Policy"]
+        assert "frame-ancestors 'self'" in dashboard
+        assert "Content-Security-Policy" not in (await client.get("/api/state")).headers

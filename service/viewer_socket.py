@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -40,9 +41,22 @@ SUBSCRIBES_PER_SECOND = 0.5  # hello/subscribe on average: a language switch now
 SUBSCRIBE_BURST = 5  # at once (a page's hello, a switch or two)
 
 
-def origin_allowed(origin: str | None, settings: ServiceSettings) -> bool:
-    """Any origin when none are configured; a request without one is not from a browser."""
-    return not settings.allowed_origins or origin is None or origin in settings.allowed_origins
+def origin_allowed(
+    origin: str | None, settings: ServiceSettings, hosts: tuple[str, ...] = ()
+) -> bool:
+    """Whether a page of ``origin`` may open the viewer socket.
+
+    With ``allowed_origins`` set, those origins only. Without, the service's own pages:
+    an origin whose host is the request's (``hosts``: its ``Host`` and, behind a
+    proxy, ``X-Forwarded-Host``), whatever the scheme (TLS ends at the proxy). A
+    request without an ``Origin`` is not from a browser page, and is let in.
+    """
+    if origin is None:
+        return True
+    if settings.allowed_origins:
+        return origin in settings.allowed_origins
+    host = urlsplit(origin).netloc.lower()
+    return bool(host) and host in {h.strip().lower() for h in hosts if h}
 
 
 class ViewerSession:
@@ -113,7 +127,8 @@ async def _viewer_socket(request: web.Request) -> web.WebSocketResponse:
         timeout=settings.close_timeout,
     )
     await ws.prepare(request)
-    if not origin_allowed(request.headers.get("Origin"), settings):
+    hosts = (request.host, *request.headers.getall("X-Forwarded-Host", ()))
+    if not origin_allowed(request.headers.get("Origin"), settings, hosts):
         await ws.close(code=CLOSE_POLICY, message=b"origin not allowed")
         return ws
     viewer = Viewer(ws, settings.queue_limit, settings.close_timeout, request.transport)

@@ -298,6 +298,25 @@ async def test_bad_origin_is_refused_when_origins_are_set() -> None:
             await hello(ws)
 
 
+async def test_without_allowed_origins_only_the_services_own_pages_get_in() -> None:
+    async with running() as (client, _bus, _app):
+        own = f"http://{client.host}:{client.port}"
+        async with client.ws_connect("/ws/viewer", headers={"Origin": own}) as ws:
+            await hello(ws)
+        behind = {
+            "Origin": "https://captions.conf.example",
+            "X-Forwarded-Host": "captions.conf.example",
+        }
+        async with client.ws_connect("/ws/viewer", headers=behind) as ws:
+            await hello(ws)  # behind a proxy that ends TLS
+        async with client.ws_connect(
+            "/ws/viewer", headers={"Origin": "https://evil.example"}
+        ) as ws:
+            assert await close_code(ws) == 1008
+        async with client.ws_connect("/ws/viewer") as ws:  # no Origin: not a browser page
+            await hello(ws)
+
+
 async def test_state_changes_reach_viewers_and_the_api() -> None:
     async with running() as (client, bus, _app):
         async with client.ws_connect("/ws/viewer") as ws:

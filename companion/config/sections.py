@@ -376,7 +376,7 @@ class ServiceTable(_Strict):
         (),
         description=(
             "Origins (scheme://host[:port]) whose pages may open the viewer socket; "
-            "empty lets any in."
+            "empty lets the service's own pages in (the request's host)."
         ),
     )
     close_timeout: float = Field(

@@ -123,7 +123,9 @@ def _outside(route: Route) -> None:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-US", bypass_csp=True
+    )  # the pages under their CSP: test_browser_csp.py
     context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), _outside)
     try:
         yield context

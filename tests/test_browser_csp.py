@@ -56,7 +56,7 @@ def test_no_page_breaks_its_content_security_policy(browser: Browser) -> None:
         page = context.new_page()
         response = page.goto(f"{base}/?lang=en")
         assert response is not None and "script-src" in response.headers["content-security-policy"]
-        page.wait_for_function("document.querySelector('#conn').dataset.state === 'connected'")
+        page.wait_for_selector("#conn[data-state='connected']", state="attached")
         assert page.evaluate("document.documentElement.dataset.theme") in ("light", "dark")
         assert page.evaluate("window.__violations") == []
         for path, ready in (("/console", "#token"), ("/dashboard", "body")):

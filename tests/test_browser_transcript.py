@@ -57,7 +57,7 @@ def test_the_parts_of_one_utterance_are_one_line(browser: Browser, tmp_path: Pat
         ServiceSettings(channels=("en",)), bus, tokens=Tokens(organizer="o" * 20), config=config
     )
     server = ThreadedServer(app)
-    context = browser.new_context(locale="en-US")
+    context = browser.new_context(locale="en-US", bypass_csp=True)  # CSP: test_browser_csp
     context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), _outside)
     try:
         page = context.new_page()

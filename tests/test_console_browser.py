@@ -76,7 +76,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000}, locale="en-US", bypass_csp=True
+    )
     context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), _outside)
     try:
         yield context

@@ -408,7 +408,8 @@ class ServerThread:
             self.loop.close()
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+        # (a crowd of handshakes can keep the server's loop busy for a while)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=120) as r:
             body: bytes = r.read()
             return body
 

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from companion.errors import BusUnavailableError, ProtocolError
-from service.captioners import is_public
 from service.errors import close_for
 from service.keys import BUS, FANOUT, SETTINGS, SOCKETS
 from service.protocol import (
@@ -102,9 +101,8 @@ class ViewerSession:
             raise ProtocolError("unknown_channel", f"no channel {message.channel!r}")
         if isinstance(message, Hello):
             await viewer.put(welcome_message(self.settings.channels, PROTOCOL_VERSION))
-            for key, value in (await self.bus.get_state()).items():
-                if is_public(key):
-                    await viewer.put(state_message(key, value))
+            for key, value in (await self.fanout.public_state()).items():
+                await viewer.put(state_message(key, value))
         await self.fanout.subscribe(viewer, message.channel, message.resume)
         self.subscribed = True
 

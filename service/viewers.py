@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -327,6 +328,7 @@ class Fanout:
         self._backlog_finals = backlog_finals
         # a resume further back than this is not replayed: a gap, then the recent finals
         self._resume_window = resume_window
+        self._public_state: dict[str, dict[str, Any]] | None = None  # see public_state
         self._metrics = metrics
         self.hubs = {
             channel: ChannelHub(channel, bus, metrics, backlog_finals, resume_window)
@@ -354,6 +356,15 @@ class Fanout:
         viewers = list(self.viewers)
         if viewers:
             await asyncio.gather(*(viewer.close(code, reason) for viewer in viewers))
+
+    async def public_state(self) -> dict[str, dict[str, Any]]:
+        """The public state documents a viewer is sent on ``hello``: read from the bus
+        once, then kept up to date by the state follower, so a crowd saying hello at
+        once costs the bus nothing."""
+        if self._public_state is None:
+            state = await self._bus.get_state()
+            self._public_state = {k: v for k, v in state.items() if is_public(k)}
+        return dict(self._public_state)
 
     def add(self, viewer: Viewer) -> None:
         """A viewer connected; it gets state changes once it has picked a channel."""
@@ -453,6 +464,8 @@ class Fanout:
                 async for key, value in self._bus.state_changes():
                     if not is_public(key):
                         continue
+                    if self._public_state is not None:
+                        self._public_state[key] = value
                     text = state_message(key, value)
                     slow = [
                         viewer
@@ -463,5 +476,6 @@ class Fanout:
                         self.drop_slow(viewer)
                 return
             except Exception:
+                self._public_state = None  # changes may have been missed: read again
                 log.exception("following state changes failed; retrying in %.0f s", RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)

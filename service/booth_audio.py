@@ -48,7 +48,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from aiohttp import WSMsgType, web
 
 from companion.booths import Booth
@@ -191,6 +190,8 @@ class Microphone:
             fed.replies.append(refusal)
 
     def _measure(self, data: bytes) -> None:
+        import numpy as np  # here, not at the top: the service starts without numpy
+
         samples = np.frombuffer(data, dtype="<i2").astype(np.float64)
         self._squares += float(np.dot(samples, samples))
         self._samples += len(samples)

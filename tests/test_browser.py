@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.support.browser import (
-    FAKE_IFRAME_API,
     CuttableProxy,
     ThreadedServer,
     Viewer,
     artifacts_dir,
     assert_not_blank,
     chromium,
+    keep_on_loopback,
 )
 from tests.support.paths import REPO
 from tests.support.serve_process import serve_process
@@ -113,20 +113,12 @@ def browser() -> Iterator[Browser]:
         yield browser
 
 
-def _outside(route: Route) -> None:
-    """Nothing leaves loopback; the YouTube player API is a stand-in."""
-    if route.request.url.startswith("https://www.youtube.com/iframe_api"):
-        route.fulfill(body=FAKE_IFRAME_API, content_type="text/javascript")
-    else:
-        route.abort()
-
-
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, locale="en-US", bypass_csp=True
     )  # the pages under their CSP: test_browser_csp.py
-    context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), _outside)
+    keep_on_loopback(context)
     try:
         yield context
     finally:

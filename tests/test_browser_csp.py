@@ -9,17 +9,16 @@ dashboard show their sign-in.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
 from companion.bus.memory import MemoryBus
 from service.app import create_app
 from service.settings import ServiceSettings
 from tests.support.booths import TOKENS, event_config
-from tests.support.browser import FAKE_IFRAME_API, ThreadedServer, chromium
+from tests.support.browser import ThreadedServer, chromium, keep_on_loopback
 
 pytestmark = pytest.mark.browser
 
@@ -36,20 +35,13 @@ def browser() -> Iterator[Browser]:
         yield browser
 
 
-def _outside(route: Route) -> None:
-    if route.request.url.startswith("https://www.youtube.com/iframe_api"):
-        route.fulfill(body=FAKE_IFRAME_API, content_type="text/javascript")
-    else:
-        route.abort()
-
-
 def test_no_page_breaks_its_content_security_policy(browser: Browser) -> None:
     app = create_app(
         ServiceSettings(channels=("ko", "en")), MemoryBus(), tokens=TOKENS, config=event_config()
     )
     server = ThreadedServer(app)
     context = browser.new_context(locale="en-US")
-    context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), _outside)
+    keep_on_loopback(context)
     context.add_init_script(WATCH)
     base = f"http://127.0.0.1:{server.port}"
     try:

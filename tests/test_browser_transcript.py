@@ -9,12 +9,11 @@ The service runs in process on the in-memory bus; the test publishes the caption
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
 from companion.bus.memory import MemoryBus
 from companion.captions import CaptionEvent
@@ -22,7 +21,7 @@ from companion.config import parse_config
 from service.app import create_app
 from service.auth import Tokens
 from service.settings import ServiceSettings
-from tests.support.browser import FAKE_IFRAME_API, ThreadedServer, chromium
+from tests.support.browser import ThreadedServer, chromium, keep_on_loopback
 from tests.support.caption_events import final_caption
 
 pytestmark = pytest.mark.browser
@@ -39,13 +38,6 @@ def caption(seq: int, text: str, utterance: int, end: bool) -> CaptionEvent:
     return final_caption(seq, text, said, float(seq), utterance, end_of_utterance=end)
 
 
-def _outside(route: Route) -> None:
-    if route.request.url.startswith("https://www.youtube.com/iframe_api"):
-        route.fulfill(body=FAKE_IFRAME_API, content_type="text/javascript")
-    else:
-        route.abort()
-
-
 def test_the_parts_of_one_utterance_are_one_line(browser: Browser, tmp_path: Path) -> None:
     config = parse_config(
         f'[archive]\ndirectory = "{tmp_path}"\n[[channels]]\nid = "en"\nlanguage = "en"\n',
@@ -58,7 +50,7 @@ def test_the_parts_of_one_utterance_are_one_line(browser: Browser, tmp_path: Pat
     )
     server = ThreadedServer(app)
     context = browser.new_context(locale="en-US", bypass_csp=True)  # CSP: test_browser_csp
-    context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), _outside)
+    keep_on_loopback(context)
     try:
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{server.port}/?lang=en")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Route, sync_playwright
 
 from tests.support.paths import REPO
 
@@ -229,3 +230,19 @@ window.YT = {
 };
 setTimeout(() => window.onYouTubeIframeAPIReady(), 0);
 """
+
+
+OUTSIDE = re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*")  # any request that leaves loopback
+
+
+def _outside(route: Route) -> None:
+    """Nothing leaves loopback; the YouTube player API is a stand-in."""
+    if route.request.url.startswith("https://www.youtube.com/iframe_api"):
+        route.fulfill(body=FAKE_IFRAME_API, content_type="text/javascript")
+    else:
+        route.abort()
+
+
+def keep_on_loopback(context: BrowserContext) -> None:
+    """Route ``context``'s requests that leave loopback: YouTube's API faked, the rest refused."""
+    context.route(OUTSIDE, _outside)

@@ -99,12 +99,14 @@ class ViewerSession:
             return
         if message.channel not in self.fanout.hubs:
             raise ProtocolError("unknown_channel", f"no channel {message.channel!r}")
+        # The viewer has said what it wants: the deadline was for that, not for the join,
+        # which under a crowd (a busy loop, a backlog to send) can take longer.
+        self.subscribed = True
         if isinstance(message, Hello):
             await viewer.put(welcome_message(self.settings.channels, PROTOCOL_VERSION))
             for key, value in (await self.fanout.public_state()).items():
                 await viewer.put(state_message(key, value))
         await self.fanout.subscribe(viewer, message.channel, message.resume)
-        self.subscribed = True
 
 
 async def viewer_socket(request: web.Request) -> web.WebSocketResponse:

@@ -10,6 +10,7 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from companion.bus.memory import MemoryBus
+from companion.captions import CaptionEvent
 from companion.errors import TooManySocketsError
 from service.app import create_app
 from service.settings import ServiceSettings
@@ -56,6 +57,36 @@ async def test_a_viewer_that_never_says_hello_is_closed() -> None:
         await asyncio.sleep(0.5)  # past the deadline: the one that said hello stays
         assert not talking.closed
         await talking.close()
+
+
+class SlowBus(MemoryBus):
+    """A bus whose first read of a channel's finals takes a while (Redis under a crowd)."""
+
+    async def recent_finals(self, channel: str, limit: int) -> list[CaptionEvent]:
+        await asyncio.sleep(0.8)
+        return await super().recent_finals(channel, limit)
+
+
+async def test_a_viewer_whose_join_outlasts_the_hello_deadline_is_kept() -> None:
+    # The deadline is for saying hello, not for the server's join: a crowd on a busy
+    # server (10,000 joining through Redis) had viewers that said hello at once closed
+    # with 1008 because their backlog took longer than hello_timeout to reach them.
+    app = create_app(
+        ServiceSettings(channels=("en",), hello_timeout=0.3), SlowBus(), config=event_config()
+    )
+    async with TestClient(TestServer(app)) as client:
+        ws = await client.ws_connect("/ws/viewer")
+        await ws.send_json({"type": "hello", "channel": "en"})
+        await asyncio.sleep(1.2)  # past the deadline and the slow join
+        assert not ws.closed
+        await ws.send_json({"type": "ping"})
+        kinds = []
+        while "pong" not in kinds:
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type is WSMsgType.TEXT, (msg, ws.close_code)
+            kinds.append(msg.json()["type"])
+        assert "subscribed" in kinds
+        await ws.close()
 
 
 @pytest.mark.parametrize("path", ["/ws/console", "/ws/booth-audio"])

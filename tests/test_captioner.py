@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from companion.config import CaptionerSettings, WhisperSettings
 from companion.glossary import Glossary, Term, load_glossary
 from tests.support.paths import REPO, data
 from workers.captioner.audio import AudioSource
+from workers.captioner.engine import Decoded
 from workers.captioner.worker import Captioner, caption_source
 
 pytestmark = pytest.mark.model
@@ -90,6 +93,42 @@ def test_shipped_glossary_costs_english_at_most_one_word(engine: object) -> None
     worse = error_rate(JFK, with_terms, "en")[1] - error_rate(JFK, without, "en")[1]
     assert worse <= 2 / 22 + 1e-9, (with_terms, without)
     assert not re.search(r"\b(ILO|SSE|SNU|KoSEA)\b", with_terms), with_terms
+
+
+class LoopsWithTheGlossary:
+    """The real engine, except that a decode given hotwords runs away on its last
+    words (as the base model did on a noisy Korean room with "사회적기업" as a term)."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+        self.looped = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.engine, name)
+
+    def decode(self, audio: object, **kwargs: Any) -> Decoded:
+        decoded: Decoded = self.engine.decode(audio, **kwargs)  # type: ignore[attr-defined]
+        if not kwargs.get("hotwords") or len(decoded.words) < 2:
+            return decoded
+        self.looped += 1
+        tail = decoded.words[-2:] * 4
+        runaway = replace(decoded.evidence, runaway=True)
+        return replace(decoded, words=decoded.words + tail, evidence=runaway)
+
+
+def test_a_final_that_loops_is_decoded_again_without_glossary_or_prompt(engine: object) -> None:
+    looping = LoopsWithTheGlossary(engine)
+    glossary = load_glossary(REPO / "config" / "glossary.csv")
+    captioner = Captioner(
+        looping, "en", "en", CaptionerSettings(), WhisperSettings(), glossary, speed=0.0
+    )
+    events: list[CaptionEvent] = []
+    caption_source(captioner, AudioSource(data("jfk.flac"), speed=0.0), events.append)
+    text = final_text(events)
+    assert looping.looped >= 1  # every final's first decode looped …
+    assert captioner.stats.retries == looping.looped  # … and was decoded again
+    assert error_rate(JFK, text, "en")[1] <= 0.05, text
+    assert "country country" not in text.lower(), text
 
 
 def test_korean_paragraph_streaming_close_to_offline(engine: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.captioner.guard import Cleaned, Evidence, clean, compression_ratio
+from workers.captioner.guard import Cleaned, Evidence, clean, compression_ratio, looped
 
 STRONG = Evidence(no_speech_prob=0.05, avg_logprob=-0.3, speech_seconds=1.5)
 SHORT = Evidence(no_speech_prob=0.05, avg_logprob=-0.3, speech_seconds=0.5)
@@ -303,3 +303,12 @@ def test_real_speech_is_kept_whole(ws: list[str]) -> None:
     spaced = [f" {w}" for w in ws]
     for lang in ("en", "ko"):
         assert clean(spaced, lang, STRONG) == Cleaned(tuple(range(len(ws))), None)
+
+
+def test_looped_tells_a_decode_that_went_round_in_circles() -> None:
+    fine = Evidence(no_speech_prob=0.1, avg_logprob=-0.3, speech_seconds=3.0)
+    sentence = [" 사회적기업의", " 정의는", " 나라마다", "다릅니다."]
+    assert not looped(sentence, fine)
+    assert looped(sentence, Evidence(0.1, -0.3, 3.0, runaway=True))  # hit the token cap
+    assert looped([*sentence, " 사회적기업", " 사회적기업", " 사회적기업"], fine)
+    assert looped([" It", " was", " the", " best", " of", " times."], fine) is False

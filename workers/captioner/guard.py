@@ -267,6 +267,22 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data))
 
 
+def looped(words: Sequence[str], evidence: Evidence) -> bool:
+    """Whether a decode went round in circles: it ran to its token cap, or rule (b)
+    finds a loop in it, or its text fails rule (d). Whisper's own transcribe loop
+    decodes such a window again, with its prompt reset; the captioner does the same
+    for a final (``workers/captioner/worker.py``)."""
+    if evidence.runaway:
+        return True
+    kept = list(range(len(words)))
+    if _drop_loops_once(words, kept)[1] is not None:
+        return True
+    text = _text(words, kept)
+    return len(text) >= COMPRESSION_MIN_CHARS and (
+        compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD
+    )
+
+
 def clean(words: Sequence[str], lang: str, evidence: Evidence) -> Cleaned:
     """Decide which of Whisper's `words` (each with its leading space, as Whisper gives
     them) to keep, by the rules in the module docstring; the reason is the first rule

@@ -27,8 +27,8 @@ from companion.config import CaptionerSettings, WhisperSettings
 from companion.glossary import Glossary
 from companion.layout import layout_lines
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
-from workers.captioner.engine import WhisperEngine
-from workers.captioner.guard import Evidence
+from workers.captioner.engine import Decoded, WhisperEngine
+from workers.captioner.guard import Evidence, looped
 from workers.captioner.policy import (
     DecodeRequest,
     Draft,
@@ -55,6 +55,7 @@ class CaptionerStats:
     partials: int = 0
     finals: int = 0
     guard_drops: int = 0
+    retries: int = 0  # finals decoded again because the first decode looped
     backlog_seconds: float = 0.0
     max_backlog_seconds: float = 0.0
     last_error: str = ""
@@ -211,28 +212,56 @@ class Captioner:
             nothing = Evidence(no_speech_prob=0.0, avg_logprob=0.0, speech_seconds=0.0)
             self.policy.on_result(request, Hypothesis((), nothing, 0.0))
             return
-        decoded = self.engine.decode(
+        # The glossary helps a whole utterance (measured on the tuning set: without it
+        # the room's WER was 1.8 points worse) but leaks into the short windows of
+        # partials ("SSE, SNU" over a breath): finals only.
+        hotwords = self.hotwords if request.final else ""
+        decoded = self._decode_window(audio, request, lang, beam, hotwords)
+        seconds = decoded.seconds
+        words = [w.text for w in decoded.words]
+        if request.final and looped(words, decoded.evidence):
+            # A glossary term pressed onto noisy speech that does not hold it can send
+            # beam search round in circles ("사회적기업 사회적기업 …" until the token cap,
+            # in the room): what is left after the guard is a lost sentence. Whisper's
+            # transcribe loop decodes such a window again with its prompt reset; so
+            # does this, without the glossary or the earlier finals, and keeps the
+            # second decode unless it loops too and is no likelier.
+            retry = self._decode_window(audio, request, lang, beam, "", reset=True)
+            seconds += retry.seconds
+            self.stats.retries += 1
+            again = looped([w.text for w in retry.words], retry.evidence)
+            if not again or retry.evidence.avg_logprob > decoded.evidence.avg_logprob:
+                decoded = retry
+        self._utterance_lang.decoded(request.utterance, decoded.lang or lang)
+        self.stats.decodes += 1
+        self.stats.decode_seconds += seconds
+        self.stats.decode_costs.append(seconds)
+        del self.stats.decode_costs[:-1000]
+        cost = seconds * self.speed
+        self.policy.on_result(request, Hypothesis(decoded.words, decoded.evidence, cost))
+        self._publish(self.policy.take_drafts(), emit)
+
+    def _decode_window(
+        self,
+        audio: np.ndarray,
+        request: DecodeRequest,
+        lang: str,
+        beam: int,
+        hotwords: str,
+        reset: bool = False,
+    ) -> Decoded:
+        """One decode of ``audio``; ``reset``: without the earlier finals as the prompt."""
+        return self.engine.decode(
             audio,
             offset=request.start,
             lang=lang,
             languages=self.languages,
-            contexts=self._contexts if lang == "auto" else None,
-            context=self._prompt(request),
-            # The glossary helps a whole utterance (measured on the tuning set: without
-            # it the room's WER was 1.8 points worse) but leaks into the short windows
-            # of partials ("SSE, SNU" over a breath): finals only.
-            hotwords=self.hotwords if request.final else "",
+            contexts=self._contexts if lang == "auto" and not reset else None,
+            context=[] if reset else self._prompt(request),
+            hotwords=hotwords,
             beam_size=beam,
             word_times=request.word_times,
         )
-        self._utterance_lang.decoded(request.utterance, decoded.lang or lang)
-        self.stats.decodes += 1
-        self.stats.decode_seconds += decoded.seconds
-        self.stats.decode_costs.append(decoded.seconds)
-        del self.stats.decode_costs[:-1000]
-        cost = decoded.seconds * self.speed
-        self.policy.on_result(request, Hypothesis(decoded.words, decoded.evidence, cost))
-        self._publish(self.policy.take_drafts(), emit)
 
     def _prompt(self, request: DecodeRequest) -> list[int]:
         """Earlier finals in the utterance's language (bounded), as Whisper's prompt."""

@@ -28,7 +28,8 @@
     │   └── TranscriptError        ... an archive request names no such session, caption or format
     │       └── ProgrammeError     ... or a session cannot start or end now (already running …)
     └── YouTubeError               the YouTube Data API refused a call (bad key, not found …)
-        ├── QuotaExceededError     ... the day's quota is spent: wait for midnight Pacific
+        ├── QuotaExceededError     ... the day's units are spent: wait for midnight Pacific
+        │   └── SearchQuotaExceededError  ... only search.list's own bucket: other calls go on
         ├── QuotaRefused           ... not made: the shared ledger's budget does not allow it
         └── YouTubeUnavailableError  ... for now (5xx, 429, rate limit, network): back off
 
@@ -187,6 +188,12 @@ class YouTubeError(CompanionError):
 
 class QuotaExceededError(YouTubeError):
     """YouTube answered ``quotaExceeded``: no call until the reset at midnight Pacific."""
+
+
+class SearchQuotaExceededError(QuotaExceededError):
+    """``search.list``'s own daily bucket is spent (a 403 ``quotaExceeded`` to a search,
+    or a 429 naming the search quota metric): no search until the reset, the other
+    methods go on."""
 
 
 class QuotaRefused(YouTubeError):

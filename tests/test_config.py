@@ -61,7 +61,7 @@ def test_environment_overrides_sources_and_model() -> None:
             "channels[0].youtube.video_id: String should match",
         ),
         (MINIMAL + "youtube = { vidoe_id = 'x' }\n", "channels[0].youtube.vidoe_id: unknown key"),
-        ("[youtube]\nsearch_budget = 60\n" + MINIMAL, "youtube: search_budget would spend over"),
+        ("[youtube]\nsearch_budget = -1\n" + MINIMAL, "youtube.search_budget: Input should be"),
         ("[youtube]\npoll_live = 120\n" + MINIMAL, "poll_live <= poll_near <= poll_far"),
     ],
 )
@@ -116,6 +116,18 @@ def test_channel_overrides_are_checked_and_applied() -> None:
     assert config.captioner_for("xx", "ko").end_silence == config.captioner.end_silence
     with pytest.raises(ConfigError, match=r"channels\[0\]\.captioner\.end_silense: unknown key"):
         parse_config(MINIMAL + "captioner = { end_silense = 1.0 }\n", env={})
+
+
+def test_searches_are_budgeted_apart_from_the_units() -> None:
+    # search.list has its own bucket (100 calls a day): a budget of all of it fits any
+    # daily_quota, and an old file's small search_budget still loads, as calls a day.
+    text = "[youtube]\ndaily_quota = 100\nsearch_budget = 100\n" + MINIMAL
+    youtube = parse_config(text, env={}).youtube
+    assert (youtube.daily_quota, youtube.search_budget) == (100, 100)
+    assert (
+        parse_config("[youtube]\nsearch_budget = 3\n" + MINIMAL, env={}).youtube.search_budget == 3
+    )
+    assert load_config(DEFAULT_CONFIG, env={}).youtube.search_budget == 100
 
 
 def test_youtube_settings_default_and_per_channel() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from companion.errors import QuotaExceededError, YouTubeError, YouTubeUnavailableError
+from companion.errors import (
+    QuotaExceededError,
+    SearchQuotaExceededError,
+    YouTubeError,
+    YouTubeUnavailableError,
+)
 from service.youtube.broadcast import (
     Broadcast,
     Status,
@@ -15,6 +20,7 @@ from service.youtube.broadcast import (
     pick_current,
 )
 from service.youtube.client import classify
+from tests.support.youtube_fake import SEARCH_QUOTA_MESSAGE
 
 
 def video(
@@ -120,3 +126,32 @@ def test_errors_are_classified() -> None:
     refused = classify(400, ["keyInvalid"], "API key not valid. Please pass a valid API key.")
     assert type(refused) is YouTubeError and "keyInvalid" in str(refused)
     assert type(classify(404, [], "")) is YouTubeError
+
+
+def test_an_end_time_means_ended_whatever_the_content_says() -> None:
+    details = {
+        "actualStartTime": "2026-05-14T01:02:03Z",
+        "actualEndTime": "2026-05-14T03:00:00Z",
+        "concurrentViewers": "12",
+    }
+    for content in ("live", "upcoming", "none"):
+        ended = from_video("en", video("aaaaaaaaaaa", content, details))
+        assert (ended.status, ended.concurrent_viewers) == (Status.ENDED, None), content
+
+
+def test_a_spent_search_bucket_is_told_apart() -> None:
+    for status, reasons, message in [
+        (403, ["quotaExceeded"], "q"),
+        (429, ["rateLimitExceeded"], SEARCH_QUOTA_MESSAGE),
+        (429, [], "Quota exceeded for quota metric 'Search Queries'"),
+    ]:
+        error = classify(status, reasons, message, "search.list")
+        assert isinstance(error, SearchQuotaExceededError), (status, message)
+    assert "Search Queries per day" in str(classify(429, [], SEARCH_QUOTA_MESSAGE, "search.list"))
+    # The units: the same 403 to any other call; a plain 429 to a search is an outage,
+    # and so is the search metric's per-minute limit.
+    units = classify(403, ["quotaExceeded"], "q", "videos.list")
+    assert type(units) is QuotaExceededError
+    per_minute = SEARCH_QUOTA_MESSAGE.replace("per day", "per minute")
+    for message in ("Too Many Requests", per_minute):
+        assert type(classify(429, [], message, "search.list")) is YouTubeUnavailableError

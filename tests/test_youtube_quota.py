@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from companion.config import YouTubeSettings
 from service.youtube.broadcast import Broadcast, Status
 from service.youtube.quota import (
+    BUCKETS,
+    COSTS,
     PACIFIC,
+    Bucket,
     QuotaPolicy,
     QuotaView,
     describe_pacing,
@@ -20,10 +23,14 @@ from service.youtube.quota import (
 from service.youtube.schedule import (
     BACKOFF_MAX,
     SEARCH_GAP,
+    UPLOADS_LOOKBACK,
+    UPLOADS_MAX_PAGES,
     Slot,
     backoff_delay,
+    batches,
     interval_for,
     may_search,
+    more_uploads,
     next_wake,
 )
 
@@ -57,29 +64,89 @@ def test_next_reset_is_the_next_pacific_midnight(now: float) -> None:
     assert pacific_day(reset - 0.001) == pacific_day(now) != pacific_day(reset)
 
 
+def test_searches_have_a_bucket_of_their_own() -> None:
+    # YouTube's quota page: 10,000 units a day for most methods, and 100 search.list
+    # calls a day, 1 each, in a bucket of their own.
+    assert {m: (BUCKETS[m], COSTS[m]) for m in BUCKETS} == {
+        "videos.list": (Bucket.UNITS, 1),
+        "playlistItems.list": (Bucket.UNITS, 1),
+        "channels.list": (Bucket.UNITS, 1),
+        "search.list": (Bucket.SEARCH, 1),
+    }
+    assert (SETTINGS.daily_quota, SETTINGS.search_budget) == (10_000, 100)
+
+
 def test_refusals_say_why() -> None:
     policy = QuotaPolicy(daily_quota=1000, search_budget=2)
     day = "2026-05-13"
     assert policy.refusal(QuotaView(day), "videos.list") is None
     assert policy.refusal(QuotaView(day), "search.list") is None
-    assert "exhausted" in str(policy.refusal(QuotaView(day, exhausted=True), "videos.list"))
-    assert "searches are spent" in str(policy.refusal(QuotaView(day, 0, 2), "search.list"))
-    # 200 units are kept for the two searches still allowed today.
-    assert policy.refusal(QuotaView(day, 799), "videos.list") is None
-    assert "kept for searches" in str(policy.refusal(QuotaView(day, 800), "videos.list"))
-    assert policy.refusal(QuotaView(day, 800), "search.list") is None
-    assert "budget of 1000 units is spent" in str(
-        policy.refusal(QuotaView(day, 950, 1), "search.list")
+    assert "budget of 2 searches is spent" in str(
+        policy.refusal(QuotaView(day, 0, 2), "search.list")
     )
-    assert policy.refusal(QuotaView(day, 999, 2), "videos.list") is None
-    assert "spent" in str(policy.refusal(QuotaView(day, 1000, 2), "videos.list"))
+    assert policy.refusal(QuotaView(day, 0, 2), "videos.list") is None  # searches spent only
+    # Nothing of the units is kept for searches, and searches do not need units.
+    assert policy.refusal(QuotaView(day, 999), "videos.list") is None
+    assert policy.refusal(QuotaView(day, 1000, 1), "search.list") is None
+    assert "budget of 1000 API units is spent" in str(
+        policy.refusal(QuotaView(day, 1000, 2), "videos.list")
+    )
+
+
+def test_a_spent_bucket_stops_its_own_calls_only() -> None:
+    policy = QuotaPolicy(daily_quota=10_000, search_budget=100)
+    day = "2026-05-13"
+    searches_spent = QuotaView(day, exhausted=frozenset({Bucket.SEARCH}))
+    assert (
+        policy.refusal(searches_spent, "search.list") == "YouTube says today's searches are spent"
+    )
+    for method in ("videos.list", "playlistItems.list", "channels.list"):
+        assert policy.refusal(searches_spent, method) is None
+    units_spent = QuotaView(day, exhausted=frozenset({Bucket.UNITS}))
+    assert policy.refusal(units_spent, "search.list") is None
+    assert policy.refusal(units_spent, "videos.list") == "YouTube says today's API units are spent"
+
+
+def test_the_organizers_report_has_each_bucket() -> None:
+    policy = QuotaPolicy(daily_quota=10_000, search_budget=100)
+    now = MAY_14_0030_UTC
+    view = QuotaView(pacific_day(now), spent=412, searches=7, exhausted=frozenset({Bucket.SEARCH}))
+    assert policy.report(view, now) == {
+        "day": "2026-05-13",
+        "resets_at": "2026-05-14T07:00:00Z",
+        "units": {"used": 412, "limit": 10_000, "left": 9_588, "spent": "", "spent_until": None},
+        "searches": {
+            "used": 7,
+            "limit": 100,
+            "left": 0,
+            "spent": "YouTube answered quotaExceeded",
+            "spent_until": "2026-05-14T07:00:00Z",
+        },
+    }
+    used_up = policy.report(QuotaView(view.day, spent=10_000), now)["units"]
+    assert (used_up["left"], used_up["spent"]) == (0, "the event's budget is used up")
+    assert used_up["spent_until"] == "2026-05-14T07:00:00Z"
 
 
 def test_pacing_leaves_the_interval_alone_while_the_budget_is_ample() -> None:
-    policy = QuotaPolicy(daily_quota=10_000, search_budget=3)
+    policy = QuotaPolicy(daily_quota=10_000, search_budget=100)
     view = QuotaView(pacific_day(MAY_14_0030_UTC), spent=100)
     assert policy.paced(30.0, view, MAY_14_0030_UTC) == 30.0
     assert describe_pacing(30.0, 30.0) == ""
+
+
+def test_pacing_reserves_nothing_for_searches() -> None:
+    # 100 units left for 23,400 s to the reset: one call per 234 s, whatever the search
+    # budget (the old ledger held 100 units back per search still allowed).
+    now = MAY_14_0030_UTC
+    view = QuotaView(pacific_day(now), spent=9_900)
+    for searches_left in (0, 3, 100):
+        policy = QuotaPolicy(daily_quota=10_000, search_budget=searches_left)
+        assert policy.paced(30.0, view, now) == 234.0
+    spent = QuotaView(pacific_day(now), exhausted=frozenset({Bucket.SEARCH}))
+    assert QuotaPolicy(10_000, 100).paced(30.0, spent, now) == 30.0  # searches spent: no matter
+    units_spent = QuotaView(pacific_day(now), exhausted=frozenset({Bucket.UNITS}))
+    assert QuotaPolicy(10_000, 100).paced(30.0, units_spent, now) == next_reset(now) - now
 
 
 def test_pacing_slows_polls_when_the_budget_runs_short() -> None:
@@ -169,6 +236,24 @@ def test_search_spacing() -> None:
     assert may_search(None, 0.0)
     assert not may_search(1000.0, 1000.0 + SEARCH_GAP - 1)
     assert may_search(1000.0, 1000.0 + SEARCH_GAP)
+
+
+def test_uploads_are_read_back_to_the_lookback_within_a_page_cap() -> None:
+    now = MAY_14_0030_UTC
+    recent = [now - 3600 * i for i in range(50)]
+    assert more_uploads(recent, 1, True, now)
+    assert not more_uploads(recent, 1, False, now)  # the last page
+    assert not more_uploads(recent, UPLOADS_MAX_PAGES, True, now)
+    reaching_back = [*recent[:-1], now - UPLOADS_LOOKBACK - 1]
+    assert not more_uploads(reaching_back, 1, True, now)
+    assert more_uploads([None, None], 1, True, now)  # no dates: on to the page cap
+
+
+def test_batches_of_at_most_fifty() -> None:
+    ids = [f"{i:011d}" for i in range(101)]
+    assert [len(b) for b in batches(ids, 50)] == [50, 50, 1]
+    assert [i for b in batches(ids, 50) for i in b] == ids
+    assert list(batches([], 50)) == []
 
 
 def test_slots_say_what_they_want() -> None:

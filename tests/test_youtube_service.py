@@ -122,6 +122,15 @@ async def test_a_viewer_sees_the_broadcast_start_and_end() -> None:
             assert admin["tracker"]["channels"]["en"]["status"] == "ended"
             assert admin["posters"] == {"en": {"posts": 3, "active": True}}
             quota = admin["quota"]
-            assert (quota["day"], quota["daily_quota"]) == ("2026-05-13", 10_000)
-            assert quota["spent"] == api.units == len(api.calls)
-            assert (quota["searches"], quota["exhausted"]) == (0, False)
+            assert quota["day"] == "2026-05-13"
+            units, searches = quota["units"], quota["searches"]
+            assert (units["limit"], searches["limit"]) == (10_000, 100)
+            assert units["used"] == api.units == len(api.calls)
+            assert units["left"] == 10_000 - api.units
+            assert searches == {
+                "used": 0,
+                "limit": 100,
+                "left": 100,
+                "spent": "",
+                "spent_until": None,
+            }

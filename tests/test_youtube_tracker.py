@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Literal
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -20,12 +21,12 @@ from companion.bus.base import Bus
 from companion.bus.redis import RedisBus
 from companion.config import parse_config
 from service.youtube.client import YouTubeApi
-from service.youtube.quota import next_reset, pacific_day
+from service.youtube.quota import Bucket, next_reset, pacific_day
 from service.youtube.tracker import RESET_MARGIN, Tracker
 from service.youtube.web import build_tracker
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import until
-from tests.support.youtube_fake import API_KEY, FakeYouTube, ended, live, upcoming
+from tests.support.youtube_fake import API_KEY, MAX_IDS, FakeYouTube, ended, live, upcoming
 
 NOW = 1778718600.0  # 2026-05-14 00:30 UTC: 17:30 on the 13th in California
 VIDEO, VIDEO_KO = "aaaaaaaaaaa", "bbbbbbbbbbb"
@@ -157,24 +158,26 @@ async def test_empty_items_means_not_found_or_private(
     assert wake == NOW + 900  # asked again now and then: it may be made public
 
 
-async def test_quota_exceeded_stops_every_call_until_pacific_midnight(
+async def test_spent_units_stop_every_call_until_pacific_midnight(
     fake: tuple[FakeYouTube, str], make: MakeTracker
 ) -> None:
     api, _ = fake
     api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
     bus = MemoryBus()
     tracker, other = make(bus=bus), make(bus=bus)  # two trackers sharing one ledger
-    api.exhausted = True
+    api.units_spent = True
 
     wake = await tracker.step(NOW)
     reset = next_reset(NOW)
     assert reset <= wake <= reset + 2 * RESET_MARGIN
     paused = await doc(tracker)
     assert paused["tracking"] == "paused"
-    assert "quota is exhausted" in str(paused["note"]) and "midnight Pacific" in str(paused["note"])
+    assert "API units are spent" in str(paused["note"]) and "midnight Pacific" in str(
+        paused["note"]
+    )
     assert len(api.calls) == 1 and tracker.errors["quota_exceeded"] == 1
 
-    api.exhausted = False  # no call would fail now, but none is made before the reset
+    api.units_spent = False  # no call would fail now, but none is made before the reset
     for now in (NOW + 60, NOW + 3600, reset - 1):
         assert await tracker.step(now) >= reset
         assert await other.step(now) >= reset
@@ -272,7 +275,7 @@ async def test_search_is_the_last_resort_with_its_own_budget(
     assert api.methods().count("search.list") == 1
     assert api.methods()[-1] == "playlistItems.list"
     view = await tracker.ledger.view(NOW + 4000)
-    assert (view.searches, view.spent) == (1, api.units) == (1, 104)
+    assert (view.searches, view.spent) == (api.searches, api.units) == (1, 4)  # own buckets
 
     second_day = next_reset(NOW) + 60
     await tracker.step(second_day)  # a new day: a new search budget
@@ -295,7 +298,7 @@ async def test_polls_slow_down_before_the_budget_runs_out(
     await tracker.bus.add_to_counter(f"youtube:quota:{pacific_day(NOW)}", 100, 60)  # all spent
     wake = await tracker.step(wake)
     assert wake is not None and wake >= next_reset(NOW)
-    assert "budget of 1000 units is spent" in str((await doc(tracker))["note"])
+    assert "budget of 1000 API units is spent" in str((await doc(tracker))["note"])
     assert api.units == 1
 
 
@@ -351,9 +354,9 @@ async def test_two_trackers_share_one_ledger_in_redis(
             wake = await tracker.step(NOW + 300)
             assert wake is not None and wake >= next_reset(NOW)
         assert len(api.calls) == 7 and await spent(second) == 10_000
-        assert "budget of 10000 units is spent" in str((await doc(second))["note"])
+        assert "budget of 10000 API units is spent" in str((await doc(second))["note"])
 
-        api.exhausted = True  # the project's quota, spent elsewhere too
+        api.units_spent = True  # the project's quota, spent elsewhere too
         tomorrow = next_reset(NOW) + 10
         await second.step(tomorrow)
         assert await first.step(tomorrow + 60) >= next_reset(tomorrow)
@@ -383,3 +386,115 @@ def test_tracking_can_be_turned_off_in_the_config() -> None:
     config = parse_config("[youtube]\ntrack = false\n" + ONE, env={})
     tracker = build_tracker(MemoryBus(), config, {"YOUTUBE_API_KEY": API_KEY})
     assert tracker.api is None and "youtube.track" in tracker.off_reason
+
+
+# -- the search bucket, paging and batches ---------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["403", "429"])
+async def test_a_spent_search_bucket_stops_searches_only(
+    fake: tuple[FakeYouTube, str], make: MakeTracker, answer: Literal["403", "429"]
+) -> None:
+    """YouTube says the search bucket is spent, with a 403 quotaExceeded or a 429
+    naming the 'Search Queries' metric: searches stop until midnight Pacific, in every
+    process; polls and the uploads playlist go on, with no backoff."""
+    api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22  # nothing on the uploads: a search is wanted
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 10)
+    api.searches_spent = answer
+    text = ONE.replace('id = "en"', 'id = "xx"') + DISCOVER  # one configured, one discovered
+    bus = MemoryBus()
+    tracker, other = make(text, bus=bus), make(text, bus=bus)
+
+    wake = await tracker.step(NOW)
+    assert api.methods() == ["channels.list", "playlistItems.list", "search.list", "videos.list"]
+    assert wake == NOW + 30  # the live video's next poll: nothing paused, no backoff
+    view = await tracker.ledger.view(NOW)
+    assert view.exhausted == {Bucket.SEARCH}
+    assert tracker.errors == {"search_quota_exceeded": 1}
+    assert "search" in tracker.last_error
+    found = await doc(tracker, "en")
+    assert found["tracking"] == "on" and "searches are spent until" in str(found["note"])
+    assert (await doc(tracker, "xx"))["status"] == "live"
+
+    later = NOW + 2 * 3600  # past the hour between searches, still the same day
+    await tracker.step(later)
+    await other.step(later)
+    assert api.searches == 1  # neither process searched again
+    assert api.methods().count("playlistItems.list") == 3  # the uploads are still read
+    assert (await doc(tracker, "xx"))["tracking"] == "on"
+
+    api.searches_spent = ""
+    await tracker.step(next_reset(NOW) + 60)  # a new day: searching again
+    assert api.searches == 2
+
+
+async def test_discovery_pages_back_to_a_stream_scheduled_well_ahead(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    """The stream was scheduled 20 days ago; 110 uploads have come since. Its page is
+    read, and videos.list is asked 50 ids at a time (the fake refuses more, as YouTube
+    does); videos seen ended are not asked about again."""
+    api, _ = fake
+    playlist = "UU" + "c" * 22
+    api.uploads[CHANNEL] = playlist
+    uploads = [f"u{i:010d}" for i in range(110)]
+    for n, video_id in enumerate(uploads):
+        api.videos[video_id] = ended(video_id, NOW - 3600 * (n + 2), NOW - 3600 * (n + 1))
+        api.added[video_id] = NOW - 3600 * (n + 1)
+    stream = "sssssssssss"
+    api.videos[stream] = upcoming(stream, NOW + 86_400)
+    api.added[stream] = NOW - 20 * 86_400
+    api.playlists[playlist] = [*uploads, stream]
+    tracker = make(DISCOVER)
+
+    await tracker.step(NOW)
+    found = await doc(tracker)
+    assert (found["video_id"], found["status"]) == (stream, "upcoming")
+    pages = [q for m, q in api.calls if m == "playlistItems.list"]
+    assert [q.get("pageToken") for q in pages] == [None, "50", "100"]
+    asked = [q["id"].split(",") for m, q in api.calls if m == "videos.list"]
+    assert [len(ids) for ids in asked] == [50, 50, 11]
+    assert max(len(ids) for ids in asked) <= MAX_IDS
+
+    api.videos[stream] = ended(stream, NOW + 86_400, NOW + 90_000)
+    calls = len(api.calls)
+    await tracker.step(NOW + 86_400 + 60)  # polled: ended
+    await tracker.step(NOW + 86_400 + 60 + 600)  # discovery again: a new stream?
+    again = [m for m, _ in api.calls[calls:]]
+    # The poll, then the three pages, and no videos.list: all 111 are known ended.
+    assert again == ["videos.list"] + ["playlistItems.list"] * 3 + ["search.list"]
+    assert "no upcoming or live broadcast" in str((await doc(tracker))["note"])
+
+
+async def test_discovery_stops_paging_past_the_lookback(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    playlist = "UU" + "c" * 22
+    api.uploads[CHANNEL] = playlist
+    uploads = [f"u{i:010d}" for i in range(300)]
+    for n, video_id in enumerate(uploads):  # one a day: the 91st page item is too old
+        api.added[video_id] = NOW - 86_400 * (n + 1)
+    api.playlists[playlist] = uploads
+    tracker = make(DISCOVER)
+    await tracker.step(NOW)
+    assert api.methods().count("playlistItems.list") == 2  # days 1-50 and 51-100, not more
+
+
+async def test_polls_ask_fifty_videos_a_call(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    api, _ = fake
+    ids = [f"v{n:010d}" for n in range(60)]
+    text = "".join(
+        f'[[channels]]\nid = "c{n}"\nlanguage = "en"\nyoutube = {{ video_id = "{v}" }}\n'
+        for n, v in enumerate(ids)
+    )
+    for video_id in ids:
+        api.videos[video_id] = live(video_id, NOW - 60, 1)
+    tracker = make(text)
+    assert await tracker.step(NOW) == NOW + 30
+    assert [len(q["id"].split(",")) for _, q in api.calls] == [50, 10]
+    assert {str((await doc(tracker, f"c{n}"))["status"]) for n in range(60)} == {"live"}
+    assert await spent(tracker) == api.units == 2

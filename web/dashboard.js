@@ -103,12 +103,7 @@ function showChannels(state, youtube) {
     }),
   );
   if (youtube) {
-    const q = youtube.quota || {};
-    const left = q.daily_quota != null && q.spent != null ? ` (${q.daily_quota - q.spent} left)` : "";
-    $("quota").textContent =
-      `YouTube API quota today: ${q.spent ?? "?"} of ${q.daily_quota} units${left}; ` +
-      `searches ${q.searches ?? "?"} of ${q.search_budget}; resets ${when(q.resets_at)}` +
-      (q.exhausted ? " — EXHAUSTED" : "");
+    $("quota").textContent = quotaLine(youtube.quota || {});
     const t = youtube.tracker || {};
     $("tracker").textContent =
       `Tracker: ${t.tracking ? "on" : "off"}` + (t.last_error ? ` · last error: ${t.last_error}` : "") + (t.next_check ? ` · next check ${when(t.next_check)}` : "");
@@ -123,6 +118,21 @@ function showChannels(state, youtube) {
     $("quota").textContent = "YouTube: not configured for this service.";
     $("tracker").textContent = "";
   }
+}
+
+// YouTube's two daily buckets (docs/youtube.md): units for most calls, and
+// search.list's own count of calls. A spent one says why and until when.
+function quotaLine(q) {
+  if (q.error) return `YouTube API quota: unknown (${q.error}); resets ${when(q.resets_at)}`;
+  const bucket = (b, unit) => {
+    if (!b) return `? ${unit}`;
+    const spent = b.spent ? ` — SPENT until ${when(b.spent_until)}: ${b.spent}` : "";
+    return `${b.used} of ${b.limit} ${unit} (${b.left} left)${spent}`;
+  };
+  return (
+    `YouTube API quota today: ${bucket(q.units, "units")}; ` +
+    `searches ${bucket(q.searches, "calls")}; resets ${when(q.resets_at)}`
+  );
 }
 
 function showBooths(desk) {

@@ -191,10 +191,16 @@ class YouTubeSettings(_Strict):
 
     track: bool = Field(True, description="Poll the broadcasts' status (off: embed only).")
     daily_quota: int = Field(
-        10_000, ge=1, description="API units this event may spend per Pacific-time day."
+        10_000,
+        ge=1,
+        description="API units this event may spend per Pacific-time day, for every method "
+        "but search.list (YouTube's units bucket: 10,000 by default).",
     )
     search_budget: int = Field(
-        3, ge=0, le=100, description="search.list calls (100 units each) allowed per day."
+        100,
+        ge=0,
+        description="search.list calls this event may make per Pacific-time day, from "
+        "YouTube's own search bucket (100 calls by default; none taken from daily_quota).",
     )
     poll_far: float = Field(
         900.0, ge=10, description="Seconds between polls while the start is far off."
@@ -216,9 +222,7 @@ class YouTubeSettings(_Strict):
     )
 
     @model_validator(mode="after")
-    def _fits_the_quota(self) -> YouTubeSettings:
-        if self.search_budget * 100 > self.daily_quota // 2:
-            raise ValueError("search_budget would spend over half of daily_quota (100 units each)")
+    def _polls_in_order(self) -> YouTubeSettings:
         if not self.poll_live <= self.poll_near <= self.poll_far:
             raise ValueError("poll intervals must satisfy poll_live <= poll_near <= poll_far")
         return self

@@ -89,9 +89,10 @@ def parse_time(text: object) -> float | None:
 def from_video(channel: str, item: Mapping[str, Any]) -> Broadcast:
     """The broadcast that a ``videos.list`` item describes.
 
-    ``snippet.liveBroadcastContent`` says upcoming or live; ``none`` with an
-    ``actualEndTime`` is an ended broadcast, and ``none`` without live details is a
-    plain video (reported as ended, with a note).
+    An ``actualEndTime`` means ended, whatever ``snippet.liveBroadcastContent`` still
+    says (it can lag behind); otherwise that says upcoming or live, ``none`` with a
+    start is live, and ``none`` without live details is a plain video (reported as
+    ended, with a note).
     """
     snippet = item.get("snippet") or {}
     details = item.get("liveStreamingDetails") or {}
@@ -106,9 +107,9 @@ def from_video(channel: str, item: Mapping[str, Any]) -> Broadcast:
         actual_end=parse_time(details.get("actualEndTime")),
         concurrent_viewers=int(viewers) if viewers.isdigit() else None,
     )
-    if content == "live" or (
-        content == "none" and broadcast.actual_start and not broadcast.actual_end
-    ):
+    if broadcast.actual_end is not None:
+        return replace(broadcast, status=Status.ENDED, concurrent_viewers=None)
+    if content == "live" or (content == "none" and broadcast.actual_start):
         return replace(broadcast, status=Status.LIVE)
     if content == "upcoming":
         return replace(broadcast, status=Status.UPCOMING)

@@ -1,25 +1,36 @@
 """The quota ledger, kept in the bus so that every service process shares one count.
 
-Three counters per Pacific day (``quota.py`` says which day), each a bus counter
-that expires two days after its last change::
+Four counters per Pacific day (``quota.py`` says which day and which bucket), each a
+bus counter that expires two days after its last change::
 
-    youtube:quota:<day>       units spent today, by every process
-    youtube:search:<day>      search.list calls made today
-    youtube:exhausted:<day>   above 0 once YouTube has said quotaExceeded today
+    youtube:quota:<day>              units spent today (every method but search.list)
+    youtube:search:<day>             search.list calls made today
+    youtube:units-exhausted:<day>    above 0 once YouTube said the units are spent
+    youtube:search-exhausted:<day>   above 0 once YouTube said the searches are spent
 
-A call is charged *before* it is made (YouTube counts failed calls too), so two
-processes cannot both take the last units: one that overshoots gives its charge
-back and does not call. The counters then match the calls made. At midnight
-Pacific the day, and so every key, changes: nothing needs resetting.
+A call is charged to its bucket *before* it is made (YouTube counts failed calls
+too), so two processes cannot both take the last of a bucket: one that overshoots
+gives its charge back and does not call. The counters then match the calls made. At
+midnight Pacific the day, and so every key, changes: nothing needs resetting.
 """
 
 from __future__ import annotations
 
 from companion.bus.base import Bus
 from companion.errors import QuotaRefused  # importable from here as before
-from service.youtube.quota import COSTS, QuotaPolicy, QuotaView, pacific_day
+from service.youtube.quota import (
+    BUCKETS,
+    COSTS,
+    Bucket,
+    QuotaPolicy,
+    QuotaView,
+    describe,
+    pacific_day,
+)
 
 TTL_SECONDS = 2 * 86_400.0
+COUNTERS = {Bucket.UNITS: "quota", Bucket.SEARCH: "search"}
+EXHAUSTED = {Bucket.UNITS: "units-exhausted", Bucket.SEARCH: "search-exhausted"}
 
 
 class SharedLedger:
@@ -39,15 +50,18 @@ class SharedLedger:
     async def view(self, now: float) -> QuotaView:
         """The day's counters; ``BusUnavailableError`` if the bus cannot say."""
         day = pacific_day(now)
+        exhausted = frozenset(
+            [bucket for bucket, kind in EXHAUSTED.items() if await self._add(kind, day, 0) > 0]
+        )
         return QuotaView(
             day=day,
-            spent=await self._add("quota", day, 0),
-            searches=await self._add("search", day, 0),
-            exhausted=await self._add("exhausted", day, 0) > 0,
+            spent=await self._add(COUNTERS[Bucket.UNITS], day, 0),
+            searches=await self._add(COUNTERS[Bucket.SEARCH], day, 0),
+            exhausted=exhausted,
         )
 
     async def charge(self, method: str, now: float) -> QuotaView:
-        """Take the cost of one ``method`` call from today's budget, before making it.
+        """Take the cost of one ``method`` call from its bucket, before making it.
 
         Raises ``QuotaRefused`` (having charged nothing) when the policy says no.
         """
@@ -55,16 +69,17 @@ class SharedLedger:
         reason = self.policy.refusal(view, method)
         if reason is not None:
             raise QuotaRefused(reason)
-        cost = COSTS[method]
-        spent = await self._add("quota", view.day, cost)
-        if spent > self.policy.daily_quota:  # another process took the last units
-            await self._add("quota", view.day, -cost)
-            raise QuotaRefused(f"today's budget of {self.policy.daily_quota} units is spent")
-        searches = view.searches
-        if method == "search.list":
-            searches = await self._add("search", view.day, 1)
-        return QuotaView(view.day, spent, searches, view.exhausted)
+        bucket, cost = BUCKETS[method], COSTS[method]
+        used = await self._add(COUNTERS[bucket], view.day, cost)
+        if used > self.policy.limit(bucket):  # another process took the last of it
+            await self._add(COUNTERS[bucket], view.day, -cost)
+            limit = self.policy.limit(bucket)
+            raise QuotaRefused(f"today's budget of {limit} {describe(bucket)} is spent")
+        if bucket is Bucket.UNITS:
+            return QuotaView(view.day, used, view.searches, view.exhausted)
+        return QuotaView(view.day, view.spent, used, view.exhausted)
 
-    async def mark_exhausted(self, now: float) -> None:
-        """Record that YouTube said quotaExceeded: every process stops until the reset."""
-        await self._add("exhausted", pacific_day(now), 1)
+    async def mark_exhausted(self, bucket: Bucket, now: float) -> None:
+        """Record that YouTube said ``bucket`` is spent: every process stops drawing
+        from it until the reset (the other bucket goes on)."""
+        await self._add(EXHAUSTED[bucket], pacific_day(now), 1)

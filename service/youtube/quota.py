@@ -1,18 +1,21 @@
 """Quota accounting for the YouTube Data API. Pure: no I/O, ``now`` is an argument.
 
-YouTube gives a project a number of units per day (10,000 by default) and resets
-the count at midnight Pacific time. Each call has a cost (``COSTS``): one unit for a
-list of videos, playlist items or channels, a hundred for a search. The shared
-counters live in the bus (``ledger.py``); this module decides, from what they say,
-whether a call may be made and how far polling must be spaced so that what is left
-lasts until the reset::
+YouTube gives a project two daily buckets, both reset at midnight Pacific time
+(``Bucket``): 10,000 **units** by default for every method but ``search.list`` (one
+unit for a list of videos, playlist items or channels), and a bucket of its own for
+``search.list``, 100 **calls** by default at one each. A search takes nothing from
+the units, and a spent bucket stops only the calls that draw from it.
+
+The shared counters live in the bus (``ledger.py``); this module decides, from what
+they say, whether a call may be made and how far polling must be spaced so that the
+units left last until the reset::
 
     QuotaView(day, spent, searches, exhausted)  ── what the counters say now
     QuotaPolicy.refusal(view, method)            ── None, or why the call is not made
     QuotaPolicy.paced(interval, view, now)       ── the interval, stretched if need be
+    QuotaPolicy.report(view, now)                ── each bucket, for organizers
 
-Searches come out of the same daily budget but have a small budget of their own;
-the units they may still spend are kept aside when pacing the polls.
+Nothing of the units is held back for searches: they have their own bucket.
 """
 
 from __future__ import annotations
@@ -21,14 +24,33 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from service.youtube.broadcast import iso
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
-COSTS: Mapping[str, int] = MappingProxyType(
-    {"videos.list": 1, "playlistItems.list": 1, "channels.list": 1, "search.list": 100}
+
+class Bucket(Enum):
+    """One of YouTube's daily quota buckets."""
+
+    UNITS = "units"  # every method but search.list, in units (10,000 a day by default)
+    SEARCH = "searches"  # search.list alone, in calls (100 a day by default)
+
+
+BUCKETS: Mapping[str, Bucket] = MappingProxyType(
+    {
+        "videos.list": Bucket.UNITS,
+        "playlistItems.list": Bucket.UNITS,
+        "channels.list": Bucket.UNITS,
+        "search.list": Bucket.SEARCH,
+    }
 )
+# What one call takes from its method's bucket: a unit, or one search call.
+COSTS: Mapping[str, int] = MappingProxyType({method: 1 for method in BUCKETS})
 
 
 def pacific_day(now: float) -> str:
@@ -48,47 +70,78 @@ class QuotaView:
     """The shared counters of one Pacific day, as last read."""
 
     day: str
-    spent: int = 0
-    searches: int = 0
-    exhausted: bool = False  # YouTube said quotaExceeded today (any process)
+    spent: int = 0  # units taken from the units bucket today, by every process
+    searches: int = 0  # search.list calls made today, by every process
+    exhausted: frozenset[Bucket] = frozenset()  # buckets YouTube said were spent today
 
 
 @dataclass(frozen=True)
 class QuotaPolicy:
-    """The day's budget and the share of it that searches may take."""
+    """The event's share of each bucket: ``daily_quota`` units, ``search_budget`` searches."""
 
     daily_quota: int
     search_budget: int
 
+    def limit(self, bucket: Bucket) -> int:
+        return self.daily_quota if bucket is Bucket.UNITS else self.search_budget
+
     def refusal(self, view: QuotaView, method: str) -> str | None:
         """Why a call to ``method`` must not be made now, or ``None`` if it may."""
-        cost = COSTS[method]
-        if view.exhausted:
-            return "YouTube says the API quota is exhausted until midnight Pacific time"
-        if method == "search.list" and view.searches >= self.search_budget:
-            return f"today's {self.search_budget} searches are spent"
-        if view.spent + cost > self.daily_quota:
-            return f"today's budget of {self.daily_quota} units is spent"
-        if method != "search.list" and view.spent + cost > self.daily_quota - self.reserve(view):
-            return "the units left today are kept for searches"
+        bucket = BUCKETS[method]
+        if bucket in view.exhausted:
+            return f"YouTube says today's {describe(bucket)} are spent"
+        used = used_of(view, bucket)
+        if used + COSTS[method] > self.limit(bucket):
+            return f"today's budget of {self.limit(bucket)} {describe(bucket)} is spent"
         return None
 
-    def reserve(self, view: QuotaView) -> int:
-        """Units still set aside for today's remaining searches."""
-        return COSTS["search.list"] * max(0, self.search_budget - view.searches)
-
     def paced(self, interval: float, view: QuotaView, now: float, units: int = 1) -> float:
-        """``interval`` between calls of ``units`` each, stretched so the budget lasts.
+        """``interval`` between calls of ``units`` each, stretched so the units last.
 
-        What is left (less the searches' reserve) is spread evenly over the time to
-        the reset; a longer interval than asked is returned only when the asked one
-        would run out before midnight Pacific.
+        What is left of the units bucket is spread evenly over the time to the reset;
+        a longer interval than asked is returned only when the asked one would run
+        out before midnight Pacific. Searches are not counted: they have their own
+        bucket.
         """
-        left = self.daily_quota - view.spent - self.reserve(view)
+        left = 0 if Bucket.UNITS in view.exhausted else self.daily_quota - view.spent
         until_reset = max(1.0, next_reset(now) - now)
         if left < units:
             return max(interval, until_reset)
         return max(interval, until_reset * units / left)
+
+    def report(self, view: QuotaView, now: float) -> dict[str, Any]:
+        """Each bucket for organizers: used, limit, left, and until when it is spent.
+
+        ``spent`` is ``""`` while calls may go on, else why they may not (YouTube
+        said so, or the event's budget is used up); ``spent_until`` is then the reset.
+        """
+        reset = iso(next_reset(now))
+        buckets: dict[str, Any] = {}
+        for bucket in Bucket:
+            used, limit = used_of(view, bucket), self.limit(bucket)
+            if bucket in view.exhausted:
+                why = "YouTube answered quotaExceeded"
+            elif used >= limit:
+                why = "the event's budget is used up"
+            else:
+                why = ""
+            buckets[bucket.value] = {
+                "used": used,
+                "limit": limit,
+                "left": 0 if why else limit - used,
+                "spent": why,
+                "spent_until": reset if why else None,
+            }
+        return {"day": view.day, "resets_at": reset, **buckets}
+
+
+def used_of(view: QuotaView, bucket: Bucket) -> int:
+    """What the view counts against ``bucket``: units, or search calls."""
+    return view.spent if bucket is Bucket.UNITS else view.searches
+
+
+def describe(bucket: Bucket) -> str:
+    return "API units" if bucket is Bucket.UNITS else "searches"
 
 
 def describe_pacing(asked: float, paced: float) -> str:

@@ -7,13 +7,14 @@ for a new broadcast. Polls are rare while the start is far off, frequent from
 broadcast has ended (a discovered one is then looked for again: a second day's
 stream is a new video). Failures back off exponentially, with jitter.
 
-One ``videos.list`` call asks about every channel's video at once (one unit), so
-when any slot is due, every slot that wants a poll is polled together.
+One ``videos.list`` call asks about up to 50 videos at once (one unit), so when
+any slot is due, every slot that wants a poll is polled together, in ``batches``.
+Discovery reads a channel's uploads page by page while ``more_uploads`` says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from companion.config import YouTubeSettings
@@ -21,7 +22,16 @@ from service.youtube.broadcast import Broadcast, Status
 
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 900.0
-SEARCH_GAP = 3600.0  # at most one search.list per hour, within the daily search budget
+# At most one search.list an hour: 24 a day, well inside the search bucket (100 a
+# day by default), which other apps of the same Google project may share.
+SEARCH_GAP = 3600.0
+# How far back a channel's uploads (newest first) are read when looking for its
+# broadcast. A scheduled stream enters the uploads when it is scheduled (or made
+# public), and an event's streams are scheduled days or weeks ahead: 90 days
+# covers a season's lead. The page cap bounds what one look costs on a channel that
+# uploads a lot: 10 pages of 50 are 500 uploads for 10 units.
+UPLOADS_LOOKBACK = 90 * 86_400.0
+UPLOADS_MAX_PAGES = 10
 
 
 def interval_for(broadcast: Broadcast, now: float, settings: YouTubeSettings) -> float | None:
@@ -51,6 +61,25 @@ def backoff_delay(failures: int, draw: float) -> float:
     """
     base = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** min(max(failures, 1) - 1, 30))
     return base * (0.5 + 0.5 * min(max(draw, 0.0), 1.0))
+
+
+def more_uploads(added: Sequence[float | None], pages: int, has_next: bool, now: float) -> bool:
+    """Whether to read another page of a channel's uploads after ``pages`` pages.
+
+    ``added`` is when each item of the last page entered the playlist (None if the
+    API did not say). Reading stops at the last page, at ``UPLOADS_MAX_PAGES``, or
+    once the page reaches items added before ``UPLOADS_LOOKBACK``.
+    """
+    if not has_next or pages >= UPLOADS_MAX_PAGES:
+        return False
+    known = [t for t in added if t is not None]
+    return not known or min(known) >= now - UPLOADS_LOOKBACK
+
+
+def batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    """``items`` in lists of at most ``size``, in order (none for no items)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def may_search(last_search: float | None, now: float) -> bool:

@@ -1,14 +1,18 @@
 """The tracker: polls each channel's broadcast and publishes ``broadcast:<channel>``.
 
 One task for every channel. Each turn it reads the shared quota ledger, looks for
-broadcasts where a channel gives only its YouTube channel (uploads playlist first,
-``search.list`` as a last resort), asks ``videos.list`` about every known video in
-one call, publishes what changed, and sleeps until the schedule (``schedule.py``),
-paced by the quota (``quota.py``), says to ask again.
+broadcasts where a channel gives only its YouTube channel (its uploads playlist,
+page by page, first; ``search.list`` as a last resort), asks ``videos.list`` about
+every known video (50 to a call), publishes what changed, and sleeps until the
+schedule (``schedule.py``), paced by the quota (``quota.py``), says to ask again.
 
-* ``quotaExceeded`` is recorded in the ledger, so every process stops asking until
-  midnight Pacific time; the documents say ``tracking: paused`` and until when.
-* A 5xx, a 429, a rate limit, the network or the bus failing backs off with jitter.
+* ``quotaExceeded`` is recorded in the ledger for the bucket it came from. The
+  units spent: every process stops asking until midnight Pacific time, and the
+  documents say ``tracking: paused`` and until when. The search bucket spent (a
+  403 or a 429 naming the search quota): only searches stop; polls and the uploads
+  playlist go on.
+* A 5xx, another 429, a rate limit, the network or the bus failing backs off with
+  jitter.
 * Any other refusal (a bad key, a wrong channel) is logged, counted, shown to
   organizers, and asked again at the far interval.
 
@@ -19,6 +23,7 @@ through days without waiting.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -34,14 +39,31 @@ from companion.errors import (
     BusUnavailableError,
     QuotaExceededError,
     QuotaRefused,
+    SearchQuotaExceededError,
     YouTubeError,
     YouTubeUnavailableError,
 )
 from service.youtube.broadcast import Broadcast, Status, from_video, iso, not_found, pick_current
-from service.youtube.client import YouTubeApi
+from service.youtube.client import VIDEOS_PER_CALL, YouTubeApi
 from service.youtube.ledger import SharedLedger
-from service.youtube.quota import QuotaPolicy, QuotaView, describe_pacing, next_reset
-from service.youtube.schedule import Slot, backoff_delay, interval_for, may_search, next_wake
+from service.youtube.quota import (
+    BUCKETS,
+    COSTS,
+    Bucket,
+    QuotaPolicy,
+    QuotaView,
+    describe_pacing,
+    next_reset,
+)
+from service.youtube.schedule import (
+    Slot,
+    backoff_delay,
+    batches,
+    interval_for,
+    may_search,
+    more_uploads,
+    next_wake,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +74,8 @@ STANDBY_CHECK = 30.0  # how often a standby replica tries for the lease
 
 T = TypeVar("T")
 RESET_MARGIN = 5.0  # seconds after midnight Pacific before asking again
+UNITS_SPENT = "YouTube says today's API units are spent"
+SEARCHES_SPENT = "YouTube says today's searches are spent"
 
 
 def broadcast_key(channel: str) -> str:
@@ -98,6 +122,8 @@ class Tracker:
         self._uploads: dict[str, str] = {}  # YouTube channel id -> uploads playlist
         self._last_search: float | None = None
         self._search_live_next = True
+        self._ended: set[str] = set()  # videos seen ended (or not broadcasts): never again live
+        self._units = 0  # units this process has charged, to pace discovery by its cost
         self._failures = 0
         self._view = QuotaView(day="")  # as of the last charge, for pacing
         self.instance = uuid.uuid4().hex[:12]
@@ -148,22 +174,23 @@ class Tracker:
         """Do whatever is due at ``now``; the time to wake next, or None when done."""
         try:
             view = await self.ledger.view(now)
-            if view.exhausted:
-                return await self._pause_until_reset(now, "YouTube API quota is exhausted")
+            if Bucket.UNITS in view.exhausted:
+                return await self._pause_until_reset(now, UNITS_SPENT)
             for slot in self.slots.values():
                 if slot.wants_discovery() and slot.next_discovery <= now:
+                    before = self._units
                     await self._discover(slot, now)
-                    interval = self.settings.discover_interval
+                    interval, cost = self.settings.discover_interval, self._units - before
                     slot.next_discovery = now + self.ledger.policy.paced(
-                        interval, self._view, now, 2
+                        interval, self._view, now, max(1, cost)
                     )
             if any(s.wants_poll() and s.next_poll <= now for s in self.slots.values()):
                 await self._poll(now)
-        except QuotaExceededError as error:
+        except QuotaExceededError as error:  # the units (searches are handled in _search)
             self._count("quota_exceeded", str(error))
-            await self.ledger.mark_exhausted(now)
-            return await self._pause_until_reset(now, "YouTube API quota is exhausted")
-        except QuotaRefused as refused:
+            await self.ledger.mark_exhausted(Bucket.UNITS, now)
+            return await self._pause_until_reset(now, UNITS_SPENT)
+        except QuotaRefused as refused:  # the event's budget of units is spent
             return await self._pause_until_reset(now, str(refused))
         except (YouTubeUnavailableError, BusUnavailableError) as error:
             self._failures += 1
@@ -193,38 +220,83 @@ class Tracker:
                 slot.broadcast = replace(slot.broadcast, status=Status.NOT_FOUND, note=note)
                 return
             self._uploads[cid] = playlist
-        ids = await self._call("playlistItems.list", now, self._api.playlist_videos, playlist)
-        found = await self._pick(channel, ids, now)
-        if found is None and await self._search_allowed(now):
-            self._last_search = now
-            kind = "live" if self._search_live_next else "upcoming"
-            self._search_live_next = not self._search_live_next
-            ids = await self._call("search.list", now, self._api.search_broadcasts, cid, kind)
-            found = await self._pick(channel, ids, now)
+        found = await self._pick(channel, await self._uploads_of(playlist, now), now)
+        why_no_search = ""
+        if found is None:
+            found, why_no_search = await self._search(channel, cid, now)
         if found is None:
             note = f"no upcoming or live broadcast on YouTube channel {cid} yet"
+            if why_no_search:
+                note += f" ({why_no_search})"
             slot.broadcast = slot.broadcast.noted("on", note)
             return
         log.info("YouTube: %s follows video %s (%s)", channel, found.video_id, found.status.value)
         self._settle(slot, found, now)
 
-    async def _pick(self, channel: str, ids: list[str], now: float) -> Broadcast | None:
-        if not ids:
-            return None
-        items = await self._call("videos.list", now, self._api.videos, ids[:50])
-        return pick_current(from_video(channel, item) for item in items)
+    async def _uploads_of(self, playlist: str, now: float) -> list[str]:
+        """The ids on a channel's uploads playlist, newest first, as far as matters.
 
-    async def _search_allowed(self, now: float) -> bool:
+        Page by page (one unit each) while ``more_uploads`` says so: a stream
+        scheduled well ahead sits below everything uploaded since.
+        """
+        ids: list[str] = []
+        page: str | None = None
+        for pages in itertools.count(1):
+            read = await self._call(
+                "playlistItems.list", now, self._api.playlist_page, playlist, page
+            )
+            ids += [video_id for video_id, _ in read.videos]
+            added = [when for _, when in read.videos]
+            if not more_uploads(added, pages, read.next_page is not None, now):
+                break
+            page = read.next_page
+        return ids
+
+    async def _pick(self, channel: str, ids: list[str], now: float) -> Broadcast | None:
+        """The broadcast to follow among ``ids``; the ones seen ended are not asked again."""
+        asked = [i for i in dict.fromkeys(ids) if i not in self._ended]
+        seen = [from_video(channel, item) for item in await self._videos(asked, now)]
+        self._ended.update(b.video_id for b in seen if b.status is Status.ENDED)
+        return pick_current(seen)
+
+    async def _search(self, channel: str, cid: str, now: float) -> tuple[Broadcast | None, str]:
+        """``search.list`` as a last resort: what it found, or why it could not search.
+
+        A spent search bucket stops searches only: it is recorded for every process,
+        and the caller goes on with what the uploads showed.
+        """
         if not may_search(self._last_search, now):
-            return False
+            return None, ""
         view = await self.ledger.view(now)
-        return self.ledger.policy.refusal(view, "search.list") is None
+        refusal = self.ledger.policy.refusal(view, "search.list")
+        if refusal is not None:
+            return None, refusal
+        self._last_search = now
+        kind = "live" if self._search_live_next else "upcoming"
+        self._search_live_next = not self._search_live_next
+        try:
+            ids = await self._call("search.list", now, self._api.search_broadcasts, cid, kind)
+        except SearchQuotaExceededError as error:
+            self._count("search_quota_exceeded", str(error))
+            log.warning("YouTube: %s; no search until midnight Pacific time", error)
+            await self.ledger.mark_exhausted(Bucket.SEARCH, now)
+            return None, f"{SEARCHES_SPENT} until {iso(next_reset(now))}"
+        except QuotaRefused as refused:  # another process took the last search
+            return None, str(refused)
+        return await self._pick(channel, ids, now), ""
+
+    async def _videos(self, ids: list[str], now: float) -> list[dict[str, Any]]:
+        """``videos.list`` about ``ids``, in calls of at most 50 (the API's limit)."""
+        items: list[dict[str, Any]] = []
+        for batch in batches(ids, VIDEOS_PER_CALL):
+            items += await self._call("videos.list", now, self._api.videos, batch)
+        return items
 
     async def _poll(self, now: float) -> None:
-        """Ask about every tracked video in one ``videos.list`` call."""
+        """Ask about every tracked video, 50 to a ``videos.list`` call."""
         polled = [s for s in self.slots.values() if s.wants_poll()]
         ids = sorted({s.broadcast.video_id for s in polled})
-        items = await self._call("videos.list", now, self._api.videos, ids)
+        items = await self._videos(ids, now)
         by_id = {str(item.get("id")): item for item in items}
         for slot in polled:
             video_id, channel = slot.broadcast.video_id, slot.broadcast.channel
@@ -244,6 +316,8 @@ class Tracker:
                 new.status.value,
                 new.video_id,
             )
+        if new.status is Status.ENDED:
+            self._ended.add(new.video_id)
         interval = interval_for(new, now, self.settings)
         note = new.note
         if interval is not None:
@@ -265,6 +339,8 @@ class Tracker:
         """Charge ``method`` to the ledger, then make the call (in the API's thread)."""
         self._view = await self.ledger.charge(method, now)
         self.calls[method] += 1
+        if BUCKETS[method] is Bucket.UNITS:
+            self._units += COSTS[method]
         return await call(*args)
 
     async def _pause_until_reset(self, now: float, why: str) -> float:

@@ -4,9 +4,10 @@
 builds the tracker (with an API client only when ``YOUTUBE_API_KEY`` is set and
 ``youtube.track`` is on), runs it inside ``cleanup_ctx`` and adds::
 
-    GET /api/admin/youtube   organizers only: today's shared quota, this process's
-                             tracker (calls, errors, each channel) and the caption
-                             posters' reports (``poster:<channel>`` in the state)
+    GET /api/admin/youtube   organizers only: today's shared quota (each bucket: used,
+                             left, spent until when), this process's tracker (calls,
+                             errors, each channel) and the caption posters' reports
+                             (``poster:<channel>`` in the state)
 """
 
 from __future__ import annotations
@@ -93,27 +94,16 @@ async def _run(tracker: Tracker) -> None:
 
 
 async def admin_youtube(request: web.Request) -> web.Response:
-    """Quota spent today, the tracker's calls and errors, and the caption posters."""
+    """Each quota bucket today, the tracker's calls and errors, and the caption posters."""
     parts = request.app[YOUTUBE]
     require_organizer(request, parts.tokens)
     tracker = parts.tracker
     now = tracker.clock()
-    policy = tracker.ledger.policy
-    quota: dict[str, Any] = {
-        "daily_quota": policy.daily_quota,
-        "search_budget": policy.search_budget,
-        "resets_at": iso(next_reset(now)),
-    }
+    quota: dict[str, Any]
     try:
-        view = await tracker.ledger.view(now)
-        quota |= {
-            "day": view.day,
-            "spent": view.spent,
-            "searches": view.searches,
-            "exhausted": view.exhausted,
-        }
+        quota = tracker.ledger.policy.report(await tracker.ledger.view(now), now)
     except BusUnavailableError as error:
-        quota["error"] = str(error)
+        quota = {"resets_at": iso(next_reset(now)), "error": str(error)}
     state = await parts.bus.get_state()
     posters = {
         key.removeprefix(POSTER_PREFIX): value

@@ -2,20 +2,25 @@
 
 It serves ``videos.list``, ``playlistItems.list``, ``channels.list`` and
 ``search.list`` from dicts the test fills, answers with the documented errors when
-told to (``fail_next``, ``exhausted``), and records every call so the test can count
-calls and the quota units they cost.
+told to (``fail_next``, ``units_spent``, ``searches_spent``), and records every call
+so the test can count calls and what they took from each quota bucket (``units``,
+``searches``).
+
+It holds to YouTube's limits, so a client that breaks them fails here too:
+``videos.list`` takes at most 50 ids and ``playlistItems.list`` at most 50 results a
+page (more is a 400), and a playlist is served page by page (``nextPageToken``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from service.youtube.broadcast import iso
-from service.youtube.quota import COSTS
+from service.youtube.quota import BUCKETS, COSTS, Bucket
 
 API_KEY = "test-api-key-0123456789"
 PATHS = {
@@ -30,9 +35,23 @@ QUOTA_MESSAGE = (
 )
 
 
-def error_body(code: int, reason: str, message: str, domain: str = "youtube.quota") -> str:
+ADDED = "2026-05-01T00:00:00Z"  # when a video entered its playlist, unless told otherwise
+MAX_IDS = MAX_RESULTS = 50
+# What Google answers when a project's search bucket is spent (a 429, not a 403).
+SEARCH_QUOTA_MESSAGE = (
+    "Quota exceeded for quota metric 'Search Queries' and limit 'Search Queries per day' "
+    "of service 'youtube.googleapis.com' for consumer 'project_number:123456789012'."
+)
+
+
+def error_body(
+    code: int, reason: str, message: str, domain: str = "youtube.quota", status: str = ""
+) -> str:
     errors = [{"message": message, "domain": domain, "reason": reason}]
-    return json.dumps({"error": {"code": code, "message": message, "errors": errors}})
+    error: dict[str, Any] = {"code": code, "message": message, "errors": errors}
+    if status:
+        error["status"] = status
+    return json.dumps({"error": error})
 
 
 ERRORS = {
@@ -44,6 +63,20 @@ ERRORS = {
     "backendError": (500, error_body(500, "backendError", "Backend Error", "global")),
     "unavailable": (503, error_body(503, "backendError", "The service is unavailable", "global")),
     "tooManyRequests": (429, "Too Many Requests"),  # not JSON, as proxies answer
+    "searchQuota429": (
+        429,
+        error_body(429, "rateLimitExceeded", SEARCH_QUOTA_MESSAGE, "global", "RESOURCE_EXHAUSTED"),
+    ),
+    "tooManyIds": (
+        400,
+        error_body(400, "badRequest", "The request specifies more than 50 ids.", "youtube.video"),
+    ),
+    "maxResults": (
+        400,
+        error_body(
+            400, "invalidParameter", "Invalid value for parameter maxResults", "youtube.parameter"
+        ),
+    ),
     "keyInvalid": (
         400,
         error_body(400, "keyInvalid", "API key not valid. Please pass a valid API key.", "global"),
@@ -91,9 +124,11 @@ class FakeYouTube:
     def __init__(self) -> None:
         self.videos: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, str] = {}  # channel id -> uploads playlist id
-        self.playlists: dict[str, list[str]] = {}
+        self.playlists: dict[str, list[str]] = {}  # newest first, as YouTube lists uploads
+        self.added: dict[str, float] = {}  # video id -> when it entered its playlist
         self.found: dict[tuple[str, str], list[str]] = {}  # (channel, eventType) -> ids
-        self.exhausted = False
+        self.units_spent = False  # every call but search.list answers quotaExceeded
+        self.searches_spent: Literal["", "403", "429"] = ""  # search.list's bucket, and how
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._failures: list[str] = []
 
@@ -103,8 +138,13 @@ class FakeYouTube:
 
     @property
     def units(self) -> int:
-        """Quota units the calls so far cost (failed ones too, as YouTube counts them)."""
-        return sum(COSTS[method] for method, _ in self.calls)
+        """Units the calls so far took (failed ones too, as YouTube counts them)."""
+        return sum(COSTS[m] for m, _ in self.calls if BUCKETS[m] is Bucket.UNITS)
+
+    @property
+    def searches(self) -> int:
+        """search.list calls so far: its own bucket, one each."""
+        return sum(COSTS[m] for m, _ in self.calls if BUCKETS[m] is Bucket.SEARCH)
 
     def methods(self) -> list[str]:
         return [method for method, _ in self.calls]
@@ -121,19 +161,33 @@ class FakeYouTube:
         self.calls.append((method, query))
         if query.get("key") != API_KEY:
             return self._error("keyInvalid")
-        if self.exhausted:
+        if method == "search.list" and self.searches_spent:
+            return self._error(
+                "quotaExceeded" if self.searches_spent == "403" else "searchQuota429"
+            )
+        if method != "search.list" and self.units_spent:
             return self._error("quotaExceeded")
         if self._failures:
             return self._error(self._failures.pop(0))
+        if method == "videos.list" and len(query["id"].split(",")) > MAX_IDS:
+            return self._error("tooManyIds")
+        if int(query.get("maxResults", "5")) > MAX_RESULTS:
+            return self._error("maxResults")
         items = list(self._items(method, query))
-        return web.json_response(
-            {
-                "kind": f"youtube#{method.split('.')[0]}ListResponse",
-                "etag": "etag",
-                "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
-                "items": items,
-            }
-        )
+        total = len(items)
+        body: dict[str, Any] = {
+            "kind": f"youtube#{method.split('.')[0]}ListResponse",
+            "etag": "etag",
+        }
+        if method == "playlistItems.list":  # one page, from the token on
+            start = int(query.get("pageToken", "0"))
+            end = start + int(query["maxResults"])
+            items = items[start:end]
+            if end < total:
+                body["nextPageToken"] = str(end)
+        body["pageInfo"] = {"totalResults": total, "resultsPerPage": len(items)}
+        body["items"] = items
+        return web.json_response(body)
 
     def _error(self, reason: str) -> web.Response:
         status, text = ERRORS[reason]
@@ -151,8 +205,15 @@ class FakeYouTube:
                 playlists = {"likes": "", "uploads": self.uploads[query["id"]]}
                 yield {"id": query["id"], "contentDetails": {"relatedPlaylists": playlists}}
         elif method == "playlistItems.list":
-            for video_id in self.playlists.get(query["playlistId"], [])[: int(query["maxResults"])]:
-                yield {"kind": "youtube#playlistItem", "contentDetails": {"videoId": video_id}}
+            assert query["part"] == "snippet"
+            for video_id in self.playlists.get(query["playlistId"], []):
+                added = iso(self.added[video_id]) if video_id in self.added else ADDED
+                snippet = {
+                    "publishedAt": added,
+                    "playlistId": query["playlistId"],
+                    "resourceId": {"kind": "youtube#video", "videoId": video_id},
+                }
+                yield {"kind": "youtube#playlistItem", "snippet": snippet}
         else:
             assert (query["type"], query["part"]) == ("video", "id")
             for video_id in self.found.get((query["channelId"], query["eventType"]), []):

@@ -119,7 +119,7 @@ def test_the_organizers_report_has_each_bucket() -> None:
             "used": 7,
             "limit": 100,
             "left": 0,
-            "spent": "YouTube answered quotaExceeded",
+            "spent": "YouTube says it is spent",
             "spent_until": "2026-05-14T07:00:00Z",
         },
     }

@@ -83,6 +83,7 @@ class QuotaPolicy:
     search_budget: int
 
     def limit(self, bucket: Bucket) -> int:
+        """The event's budget in ``bucket`` for a day."""
         return self.daily_quota if bucket is Bucket.UNITS else self.search_budget
 
     def refusal(self, view: QuotaView, method: str) -> str | None:
@@ -113,14 +114,15 @@ class QuotaPolicy:
         """Each bucket for organizers: used, limit, left, and until when it is spent.
 
         ``spent`` is ``""`` while calls may go on, else why they may not (YouTube
-        said so, or the event's budget is used up); ``spent_until`` is then the reset.
+        said so, with a 403 or a 429, or the event's budget is used up);
+        ``spent_until`` is then the reset.
         """
         reset = iso(next_reset(now))
         buckets: dict[str, Any] = {}
         for bucket in Bucket:
             used, limit = used_of(view, bucket), self.limit(bucket)
             if bucket in view.exhausted:
-                why = "YouTube answered quotaExceeded"
+                why = "YouTube says it is spent"
             elif used >= limit:
                 why = "the event's budget is used up"
             else:
@@ -141,6 +143,7 @@ def used_of(view: QuotaView, bucket: Bucket) -> int:
 
 
 def describe(bucket: Bucket) -> str:
+    """What ``bucket`` counts, in words: "API units" or "searches"."""
     return "API units" if bucket is Bucket.UNITS else "searches"
 
 

@@ -22,7 +22,7 @@ from companion.captions import CaptionEvent
 from tests.support.waiting import until
 from workers.poster import caption_url_env, caption_urls
 from workers.poster.format import timestamp
-from workers.poster.poster import CaptionPoster, poster_key
+from workers.poster.poster import RELEASE, CaptionPoster, poster_key
 
 TIMEOUT = 10.0
 CUE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\n([^\n]*)\n")
@@ -245,6 +245,62 @@ async def test_a_second_poster_stands_by_then_takes_over(ingest: tuple[FakeInges
         await stop(waiting)
     assert [r.seq for r in fake.received] == [1, 2]
     assert [fake.texts(p) for p in fake.delivered()] == [["once"], ["twice"]]
+
+
+class KilledBus(MemoryBus):
+    """A memory bus on which a poster's letting go never arrives: it was killed (-9)."""
+
+    async def claim(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        if ttl_seconds == RELEASE:
+            return True
+        return await super().claim(key, owner, ttl_seconds)
+
+
+async def test_an_idle_poster_keeps_its_lease_and_a_killed_ones_lapses_soon(
+    ingest: tuple[FakeIngest, str],
+) -> None:
+    fake, url = ingest
+    bus = KilledBus()
+    first = CaptionPoster(bus, "en", url, heartbeat=60.0, claim_ttl=0.3)
+    running = await started(bus, first)
+    second = CaptionPoster(bus, "en", url, heartbeat=60.0, claim_ttl=0.3, standby_check=0.02)
+    waiting = asyncio.create_task(second.run())
+    try:
+        await asyncio.sleep(1.0)  # idle: no caption, no heartbeat, three lease lives
+        doc = (await bus.get_state())[poster_key("en")]
+        assert doc["instance"] == first.instance, "an idle poster lost its lease"
+        await stop(running)  # killed: its lease is not let go
+
+        async def taken_over() -> bool:
+            return bool(
+                (await bus.get_state())[poster_key("en")].get("instance") == second.instance
+            )
+
+        await until(taken_over, "the standby to take over", timeout=1.0)
+        await bus.publish(final("after", at=100.0))
+        await until(lambda: len(fake.delivered()) == 1, "the standby's post")
+    finally:
+        await stop(waiting)
+    assert [fake.texts(p) for p in fake.received] == [["after"]]
+
+
+@pytest.mark.slow  # waits out a real lease: a few seconds
+async def test_a_poster_killed_with_its_lease_is_replaced_within_seconds(
+    ingest: tuple[FakeIngest, str],
+) -> None:
+    """The fault drill's target: a poster restarted after kill -9 posts within 10 s,
+    whatever the heartbeat (it was 3 heartbeats: 90 s by default)."""
+    _, url = ingest
+    bus = KilledBus()
+    await stop(await started(bus, CaptionPoster(bus, "en", url, heartbeat=30.0)))
+    loop = asyncio.get_running_loop()
+    killed = loop.time()
+    again = CaptionPoster(bus, "en", url, heartbeat=30.0)
+    task = await started(bus, again)
+    try:
+        assert loop.time() - killed < 8.0
+    finally:
+        await stop(task)
 
 
 async def test_two_posters_starting_at_once_post_each_caption_once(

@@ -12,8 +12,11 @@ bus state (``poster:<channel>``), so a poster that restarts sends a pending post
 again with the *same* seq (a retry, for YouTube) and goes on after the last caption
 it carried. That document is also the poster's report to organizers (counts, last
 error). One poster per channel: each holds the channel's lease on the bus
-(``Bus.claim``, atomic), renewed with every report; a second poster stands by, and
-takes over once the first lets go (it stops) or falls silent past ``stale_after``.
+(``Bus.claim``, atomic), renewed with every report and every third of ``claim_ttl``
+whether it posts or not; a second poster (or the same one restarted after a crash)
+stands by, and takes over once the first lets go (it stops) or its lease lapses,
+``claim_ttl`` seconds after its last renewal (it was killed, or lost the bus). A
+poster whose renewal is refused posts nothing more: each post checks the lease first.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from workers.poster.format import (
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
-STANDBY_CHECK = 2.0
+CLAIM_TTL = 5.0  # how long a killed poster's lease keeps its restart (or a standby) waiting
+STANDBY_CHECK = 1.0
 
 
 def poster_key(channel: str) -> str:
@@ -92,6 +96,7 @@ class CaptionPoster:
         delay: float = 0.0,
         heartbeat: float = 30.0,
         timeout: float = TIMEOUT,
+        claim_ttl: float = CLAIM_TTL,
         standby_check: float = STANDBY_CHECK,
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
@@ -109,7 +114,7 @@ class CaptionPoster:
         self.stats = PosterStats()
         self.outbox = Outbox()
         self.last_event = 0  # bus seq of the last caption settled
-        self.stale_after = max(3 * heartbeat, 15.0)
+        self.claim_ttl = claim_ttl
         self._queue: asyncio.Queue[CaptionEvent] = asyncio.Queue()
 
     def __repr__(self) -> str:  # the URL is a secret
@@ -129,12 +134,16 @@ class CaptionPoster:
                         log.info("poster %s: sending post %d again", self.channel, pending.seq)
                         await self._deliver(session, pending)
                     reader = asyncio.create_task(self._read(), name=f"poster-read-{self.channel}")
+                    keeper = asyncio.create_task(
+                        self._keep_claim(), name=f"poster-lease-{self.channel}"
+                    )
                     try:
                         await self._post_loop(session)
                     finally:
-                        reader.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await reader
+                        for task in (reader, keeper):
+                            task.cancel()
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await task
             except LostClaim:
                 lost = True
                 log.error("poster %s: another poster took the channel; standing by", self.channel)
@@ -154,12 +163,12 @@ class CaptionPoster:
 
         The claim is atomic on the bus, so two posters starting at once cannot both
         post; a poster renews it with every report and lets it go when it stops, and
-        one that falls silent loses it after ``stale_after`` seconds.
+        one that is killed loses it ``claim_ttl`` seconds after its last renewal.
         """
         said = False
         while True:
             try:
-                if await self.bus.claim(claim_key(self.channel), self.instance, self.stale_after):
+                if await self.bus.claim(claim_key(self.channel), self.instance, self.claim_ttl):
                     return
                 if not said:
                     doc = await self._report() or {}
@@ -194,6 +203,21 @@ class CaptionPoster:
                 await asyncio.sleep(retry_delay(3, self._draw()))
         self.last_event = latest[-1].seq if latest else 0
         return None
+
+    async def _keep_claim(self) -> None:
+        """Renew the lease every third of its life, posting or idle, so that it outlives
+        a killed poster by ``claim_ttl`` seconds and not by its heartbeats. A refusal
+        (another poster holds the channel) stops the renewals; the next post's check
+        then raises ``LostClaim`` before anything is sent."""
+        while True:
+            await asyncio.sleep(self.claim_ttl / 3)
+            try:
+                held = await self.bus.claim(claim_key(self.channel), self.instance, self.claim_ttl)
+            except BusUnavailableError:
+                continue  # cannot tell while the bus is down: keep the channel
+            if not held:
+                log.error("poster %s: another poster holds the channel now", self.channel)
+                return
 
     # -- posting ----------------------------------------------------------------------
 
@@ -280,9 +304,7 @@ class CaptionPoster:
     async def _persist(self, active: bool) -> None:
         if active:
             try:
-                held = await self.bus.claim(
-                    claim_key(self.channel), self.instance, self.stale_after
-                )
+                held = await self.bus.claim(claim_key(self.channel), self.instance, self.claim_ttl)
             except BusUnavailableError:
                 held = True  # cannot tell while the bus is down: keep the channel
             if not held:

@@ -445,3 +445,53 @@ def bench_archive(
 
     report = asyncio.run(run_bench(captions, channels, rate, redis_url, backlog=backlog))
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@bench.command("drill")
+@click.option(
+    "--seconds-between",
+    type=click.FloatRange(min=0),
+    default=12.0,
+    show_default=True,
+    help="Steady running before the first kill and after each one.",
+)
+@click.option("--viewers", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--recording",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="What the captioner replays live, in a loop (default: config/demo/jfk.flac).",
+)
+@click.option(
+    "--redis-down",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds Redis stays down before it is started again.",
+)
+@click.option("--model", default="base", show_default=True, help="The captioner's whisper.model.")
+@click.option("--keep", is_flag=True, help="Keep the drill's directory (logs, AOF, archive).")
+def bench_drill(
+    seconds_between: float,
+    viewers: int,
+    recording: Path | None,
+    redis_down: float,
+    model: str,
+    keep: bool,
+) -> None:
+    """Run Redis (append-only), two replicas, a captioner, the archiver, a poster and
+    VIEWERS viewers; SIGKILL each kind in turn, Redis last, and start it again; print
+    what was published, archived, posted and seen, duplicates, gaps and how long each
+    process took to come back (bench/drill.py)."""
+    from bench.drill import run_drill
+
+    report = run_drill(
+        viewers,
+        seconds_between,
+        recording,
+        keep,
+        model,
+        redis_down,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))

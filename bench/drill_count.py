@@ -132,6 +132,8 @@ def viewer_figures(finals: Sequence[int], viewers: Sequence[ViewerLog]) -> dict[
         "duplicates": total["duplicates"],
         "out_of_order": total["out_of_order"],
         "reconnects": sum(max(r["connects"] - 1, 0) for r in rows),
+        "refused_connects": sum(log.refused for log in viewers),
+        "close_codes": dict(Counter(str(code) for log in viewers for code in log.closes)),
     }
 
 

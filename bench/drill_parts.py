@@ -68,7 +68,8 @@ def event_config_text(event_id: str, recording: Path, archive: Path, model: str)
 
 
 class RedisProcess:
-    """A private redis-server with ``appendonly yes`` (``appendfsync everysec``)."""
+    """A private redis-server as production should run it: ``appendonly yes``,
+    ``appendfsync always`` (docs/security.md, "Faults")."""
 
     def __init__(self, directory: Path, log_path: Path) -> None:
         self.port = free_port()
@@ -89,7 +90,7 @@ class RedisProcess:
                     "--bind", "127.0.0.1",
                     "--dir", str(self.directory),
                     "--appendonly", "yes",
-                    "--appendfsync", "everysec",
+                    "--appendfsync", "always",
                     "--save", "",
                     "--daemonize", "no",
                 ],

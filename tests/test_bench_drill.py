@@ -74,6 +74,7 @@ def test_a_viewer_misses_what_it_never_got_unless_a_gap_named_it() -> None:
     assert figures["finals_missed_in_gaps"] == 3 and figures["gaps"] == 1
     assert figures["duplicates"] == 1 and figures["out_of_order"] == 1
     assert figures["reconnects"] == 4
+    assert figures["close_codes"] == {} and figures["refused_connects"] == 0
 
 
 def test_a_viewer_that_stopped_early_misses_the_finals_after() -> None:

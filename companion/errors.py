@@ -31,7 +31,8 @@
         ├── QuotaExceededError     ... the day's units are spent: wait for midnight Pacific
         │   └── SearchQuotaExceededError  ... only search.list's own bucket: other calls go on
         ├── QuotaRefused           ... not made: the shared ledger's budget does not allow it
-        └── YouTubeUnavailableError  ... for now (5xx, 429, rate limit, network): back off
+        ├── YouTubeUnavailableError  ... for now (5xx, 429, rate limit, network): back off
+        └── YouTubeFeedError       ... a channel's public feed could not be read: use the API
 
 The CLI maps every ``CompanionError`` to its message and a non-zero exit status
 (``EXIT_CODES``); anything else is a bug and keeps its traceback. The service maps
@@ -202,6 +203,11 @@ class QuotaRefused(YouTubeError):
 
 class YouTubeUnavailableError(YouTubeError):
     """A 5xx, a 429, a rate limit or a network failure: retry later, with backoff."""
+
+
+class YouTubeFeedError(YouTubeError):
+    """A channel's public feed failed (network, an error status, not a feed): discovery
+    reads the uploads playlist instead. The message is short and holds no address."""
 
 
 EXIT_CODES: dict[type[CompanionError], int] = {

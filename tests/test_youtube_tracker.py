@@ -8,6 +8,7 @@ worker thread and the bus are real.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +22,7 @@ from companion.bus.base import Bus
 from companion.bus.redis import RedisBus
 from companion.config import parse_config
 from service.youtube.client import YouTubeApi
+from service.youtube.feed_client import FeedClient
 from service.youtube.quota import Bucket, next_reset, pacific_day
 from service.youtube.tracker import RESET_MARGIN, Tracker
 from service.youtube.web import build_tracker
@@ -49,16 +51,17 @@ async def fake() -> AsyncIterator[tuple[FakeYouTube, str]]:
 
 @pytest.fixture
 async def make(fake: tuple[FakeYouTube, str]) -> AsyncIterator[MakeTracker]:
-    apis: list[YouTubeApi] = []
+    clients: list[YouTubeApi | FeedClient] = []
 
     def make(text: str = ONE, bus: Bus | None = None, draw: float = 0.5) -> Tracker:
-        api = YouTubeApi(API_KEY, fake[1])
-        apis.append(api)
-        return Tracker(bus or MemoryBus(), parse_config(text, env={}), api, draw=lambda: draw)
+        api, feeds = YouTubeApi(API_KEY, fake[1]), FeedClient(fake[1])
+        clients.extend((api, feeds))
+        config = parse_config(text, env={})
+        return Tracker(bus or MemoryBus(), config, api, feeds=feeds, draw=lambda: draw)
 
     yield make
-    for api in apis:
-        await api.aclose()
+    for client in clients:
+        await client.aclose()
 
 
 async def doc(tracker: Tracker, channel: str = "en") -> dict[str, object]:
@@ -230,27 +233,101 @@ async def test_a_refused_key_is_reported_and_asked_again_rarely(
     assert API_KEY not in tracker.last_error
 
 
-async def test_discovery_reads_the_uploads_playlist_first(
+async def test_a_stream_only_the_feed_lists_is_found_at_no_quota(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    """The channel's feed lists the scheduled stream (its uploads playlist does not
+    yet): discovery finds it with no channels.list, playlistItems.list or search.list,
+    only the videos.list that says which of the feed's videos is upcoming."""
+    api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22  # an empty uploads playlist
+    old, nxt = "ooooooooooo", "nnnnnnnnnnn"
+    api.feeds[CHANNEL] = [nxt, old]
+    api.videos[old] = ended(old, NOW - 86_400, NOW - 80_000)
+    api.videos[nxt] = upcoming(nxt, NOW + 900)
+    tracker = make(DISCOVER)
+    wake = await tracker.step(NOW)
+    assert api.methods() == ["videos.list"]
+    assert sorted(api.calls[0][1]["id"].split(",")) == [nxt, old]
+    assert len(api.feed_reads) == 1
+    found = await doc(tracker)
+    assert (found["video_id"], found["status"]) == (nxt, "upcoming")
+    assert wake == NOW + 60  # near
+    view = await tracker.ledger.view(NOW)
+    assert (view.spent, view.searches) == (api.units, api.searches) == (1, 0)
+    assert tracker.calls == {"feed": 1, "videos.list": 1}
+    feed = tracker.report()["discovery"][CHANNEL]
+    assert (feed["feed"], feed["feed_error"], feed["feed_entries"]) == ("ok", "", 2)
+
+    api.videos[nxt] = live(nxt, NOW + 900, 5)
+    await tracker.step(NOW + 960)
+    assert api.methods() == ["videos.list"] * 2 and (await doc(tracker))["status"] == "live"
+    assert api.units == 2 == await spent(tracker, NOW + 960)
+
+
+async def test_the_feed_is_read_without_the_api_key(
     fake: tuple[FakeYouTube, str], make: MakeTracker
 ) -> None:
     api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22
+    tracker = make(DISCOVER)
+    await tracker.step(NOW)
+    [(query, headers)] = api.feed_reads
+    assert query == {"channel_id": CHANNEL}
+    assert not [k for k, v in headers.items() if API_KEY in k + v or k.lower() == "cookie"]
+    assert all(q.get("key") == API_KEY for _, q in api.calls)  # the API's calls have it
+
+
+@pytest.mark.parametrize("status", [404, 500, 503])
+async def test_a_failing_feed_falls_back_to_the_uploads_playlist(
+    fake: tuple[FakeYouTube, str], make: MakeTracker, status: int
+) -> None:
+    api, url = fake
     api.uploads[CHANNEL] = "UU" + "c" * 22
     old, nxt = "ooooooooooo", "nnnnnnnnnnn"
     api.playlists["UU" + "c" * 22] = [old, nxt]
     api.videos[old] = ended(old, NOW - 86_400, NOW - 80_000)
     api.videos[nxt] = upcoming(nxt, NOW + 900)
+    api.feed_status = status
     tracker = make(DISCOVER)
     wake = await tracker.step(NOW)
+    assert len(api.feed_reads) == 1
     assert api.methods() == ["channels.list", "playlistItems.list", "videos.list"]
     found = await doc(tracker)
-    assert (found["video_id"], found["status"]) == (nxt, "upcoming")
-    assert wake == NOW + 60  # near
+    assert (found["video_id"], found["status"], found["tracking"]) == (nxt, "upcoming", "on")
+    assert wake == NOW + 60  # no backoff: the playlist stood in
+    report = tracker.report()
+    feed = report["discovery"][CHANNEL]
+    assert (feed["feed"], feed["feed_error"]) == ("failed", f"the feed answered {status}")
+    assert report["errors"] == {"feed_failed": 1} and report["last_error"] == ""
+    assert url.split("//")[1] not in json.dumps(report)  # no address shown
 
-    api.videos[nxt] = live(nxt, NOW + 900, 5)
-    await tracker.step(NOW + 960)
-    assert api.methods()[-1] == "videos.list" and (await doc(tracker))["status"] == "live"
-    assert "search.list" not in api.methods()
-    assert api.units == 4 == await spent(tracker, NOW + 960)
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry><id>yt:vi',
+            "not well-formed XML",
+        ),
+        (b"<!DOCTYPE html><html><body>Before you continue to YouTube</body></html>", "not a feed"),
+        (b"", "not a feed"),
+        (b"/etc/passwd", "not well-formed XML"),  # never opened as a file name
+    ],
+)
+async def test_a_malformed_feed_falls_back_to_the_uploads_playlist(
+    fake: tuple[FakeYouTube, str], make: MakeTracker, body: bytes, why: str
+) -> None:
+    api, _ = fake
+    api.uploads[CHANNEL] = "UU" + "c" * 22
+    api.playlists["UU" + "c" * 22] = [VIDEO]
+    api.videos[VIDEO] = live(VIDEO, NOW - 60, 3)
+    api.feed_body = body
+    tracker = make(DISCOVER)
+    await tracker.step(NOW)
+    assert api.methods() == ["channels.list", "playlistItems.list", "videos.list"]
+    assert (await doc(tracker))["status"] == "live"
+    assert why in tracker.report()["discovery"][CHANNEL]["feed_error"]
 
 
 async def test_search_is_the_last_resort_with_its_own_budget(
@@ -262,6 +339,7 @@ async def test_search_is_the_last_resort_with_its_own_budget(
     tracker = make(text)
 
     wake = await tracker.step(NOW)
+    # The feed shows nothing: the playlist is read (the first look), then a search.
     assert api.methods() == ["channels.list", "playlistItems.list", "search.list"]
     assert api.calls[-1][1]["eventType"] == "live"
     assert "no upcoming or live broadcast" in str((await doc(tracker))["note"])
@@ -273,9 +351,10 @@ async def test_search_is_the_last_resort_with_its_own_budget(
     for now in (NOW + 600, NOW + 4000):  # within the hour, then past it but over budget
         await tracker.step(now)
     assert api.methods().count("search.list") == 1
-    assert api.methods()[-1] == "playlistItems.list"
+    # The feed works: the playlist is not read again for 6 hours.
+    assert api.methods().count("playlistItems.list") == 1 and len(api.feed_reads) == 3
     view = await tracker.ledger.view(NOW + 4000)
-    assert (view.searches, view.spent) == (api.searches, api.units) == (1, 4)  # own buckets
+    assert (view.searches, view.spent) == (api.searches, api.units) == (1, 2)  # own buckets
 
     second_day = next_reset(NOW) + 60
     await tracker.step(second_day)  # a new day: a new search budget
@@ -379,7 +458,8 @@ async def test_discovery_backs_off_when_youtube_fails(
     assert (await doc(tracker))["tracking"] == "paused"
     await tracker.step(NOW + 2.5)
     assert (await doc(tracker))["status"] == "live"
-    assert api.methods() == ["channels.list", "channels.list", "playlistItems.list", "videos.list"]
+    assert api.methods() == ["videos.list", "videos.list"]  # found in the feed
+    assert len(api.feed_reads) == 1  # read again only after FEED_GAP
 
 
 def test_tracking_can_be_turned_off_in_the_config() -> None:
@@ -421,7 +501,8 @@ async def test_a_spent_search_bucket_stops_searches_only(
     await tracker.step(later)
     await other.step(later)
     assert api.searches == 1  # neither process searched again
-    assert api.methods().count("playlistItems.list") == 3  # the uploads are still read
+    # The feed is read at each look; the playlist at each tracker's first one.
+    assert api.methods().count("playlistItems.list") == 2 and len(api.feed_reads) == 3
     assert (await doc(tracker, "xx"))["tracking"] == "on"
 
     api.searches_spent = ""

@@ -9,7 +9,10 @@ stream is a new video). Failures back off exponentially, with jitter.
 
 One ``videos.list`` call asks about up to 50 videos at once (one unit), so when
 any slot is due, every slot that wants a poll is polled together, in ``batches``.
-Discovery reads a channel's uploads page by page while ``more_uploads`` says so.
+Discovery reads a channel's feed first (no quota), at most every ``FEED_GAP``
+(``Uploads.feed_due``), and its uploads playlist (units) only when
+``Uploads.playlist_wanted`` says the feed may not show everything; then page by page
+while ``more_uploads`` says so.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from companion.config import YouTubeSettings
-from service.youtube.broadcast import Broadcast, Status
+from service.youtube.broadcast import Broadcast, Status, iso
 
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 900.0
@@ -32,6 +35,15 @@ SEARCH_GAP = 3600.0
 # uploads a lot: 10 pages of 50 are 500 uploads for 10 units.
 UPLOADS_LOOKBACK = 90 * 86_400.0
 UPLOADS_MAX_PAGES = 10
+# A channel's feed is free, but YouTube serves it from a cache that lags some minutes
+# behind: reading it more often than every 5 minutes would learn nothing new. Looks
+# closer together than that (``discover_interval`` may be as low as 30 s) use the
+# last read.
+FEED_GAP = 300.0
+# While the feed works and shows no broadcast, the uploads playlist is still read
+# every 6 hours (4 looks a day, a few units each): it sees past the feed's 15 newest
+# uploads, and catches a feed that answers but is stale or short.
+PLAYLIST_CHECK = 6 * 3600.0
 
 
 def interval_for(broadcast: Broadcast, now: float, settings: YouTubeSettings) -> float | None:
@@ -85,6 +97,63 @@ def batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
 def may_search(last_search: float | None, now: float) -> bool:
     """Whether enough time has passed since the last ``search.list`` (quota aside)."""
     return last_search is None or now - last_search >= SEARCH_GAP
+
+
+@dataclass
+class Uploads:
+    """What discovery knows of one YouTube channel's feed and uploads playlist."""
+
+    feed_ids: tuple[str, ...] = ()  # the last feed read that worked, newest first
+    feed_error: str = ""  # why the last read failed; "" when it worked
+    feed_checked: float | None = None  # when the feed was last read (or tried)
+    feed_ok: float | None = None  # when it last worked
+    playlist_read: float | None = None  # when the uploads playlist was last read
+    playlist_owed: bool = False  # the feed may have skipped uploads since it was read
+
+    def feed_due(self, now: float) -> bool:
+        """Whether to read the feed again, or make do with the last read (``FEED_GAP``)."""
+        return self.feed_checked is None or now - self.feed_checked >= FEED_GAP
+
+    def feed_read(self, ids: list[str], full: bool, now: float) -> None:
+        """Record a feed read that worked.
+
+        A full feed with no video in common with the last one means more uploads came
+        than it lists since the tracker last looked (or it never looked): a stream
+        scheduled in between may be below them, so the playlist is owed a read.
+        """
+        if full and (self.feed_ok is None or not set(ids) & set(self.feed_ids)):
+            self.playlist_owed = True
+        self.feed_ids, self.feed_error = tuple(ids), ""
+        self.feed_checked = self.feed_ok = now
+
+    def feed_failed(self, why: str, now: float) -> None:
+        self.feed_error, self.feed_checked = why, now
+
+    @property
+    def feed_enough(self) -> bool:
+        """Whether a look may pick from the feed alone, and read the playlist only
+        if ``playlist_wanted``: the feed works and cannot have skipped uploads."""
+        return self.feed_ok is not None and not self.feed_error and not self.playlist_owed
+
+    def playlist_wanted(self, found: bool, now: float) -> bool:
+        """Whether to read the playlist after the feed, which was enough and found
+        ``found``: when it found no broadcast, every ``PLAYLIST_CHECK`` (the first
+        look included)."""
+        stale = self.playlist_read is None or now - self.playlist_read >= PLAYLIST_CHECK
+        return not found and stale
+
+    def playlist_done(self, now: float) -> None:
+        self.playlist_read, self.playlist_owed = now, False
+
+    def report(self) -> dict[str, object]:
+        """For organizers: is the feed working, and if not, why."""
+        return {
+            "feed": "failed" if self.feed_error else "ok" if self.feed_ok is not None else "",
+            "feed_error": self.feed_error,
+            "feed_entries": len(self.feed_ids),
+            "feed_read_at": iso(self.feed_ok),
+            "playlist_read_at": iso(self.playlist_read),
+        }
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The tracker: polls each channel's broadcast and publishes ``broadcast:<channel>``.
 
 One task for every channel. Each turn it reads the shared quota ledger, looks for
-broadcasts where a channel gives only its YouTube channel (its uploads playlist,
-page by page, first; ``search.list`` as a last resort), asks ``videos.list`` about
+broadcasts where a channel gives only its YouTube channel (its public feed first, at
+no quota; its uploads playlist, page by page, when the feed fails or may not show
+everything; ``search.list`` as a last resort), asks ``videos.list`` about
 every known video (50 to a call), publishes what changed, and sleeps until the
 schedule (``schedule.py``), paced by the quota (``quota.py``), says to ask again.
 
@@ -15,6 +16,9 @@ schedule (``schedule.py``), paced by the quota (``quota.py``), says to ask again
   jitter.
 * Any other refusal (a bad key, a wrong channel) is logged, counted, shown to
   organizers, and asked again at the far interval.
+* A feed that fails (the network, an error status, a body that is not a feed) is
+  not an error of the tracker: that look reads the uploads playlist instead, and
+  organizers see the feed's failure and why (``report()["discovery"]``).
 
 The clock, the sleep and the random draw are passed in, so tests drive the tracker
 through days without waiting.
@@ -41,10 +45,12 @@ from companion.errors import (
     QuotaRefused,
     SearchQuotaExceededError,
     YouTubeError,
+    YouTubeFeedError,
     YouTubeUnavailableError,
 )
 from service.youtube.broadcast import Broadcast, Status, from_video, iso, not_found, pick_current
 from service.youtube.client import VIDEOS_PER_CALL, YouTubeApi
+from service.youtube.feed_client import FeedClient
 from service.youtube.ledger import SharedLedger
 from service.youtube.quota import (
     BUCKETS,
@@ -57,6 +63,7 @@ from service.youtube.quota import (
 )
 from service.youtube.schedule import (
     Slot,
+    Uploads,
     backoff_delay,
     batches,
     interval_for,
@@ -93,6 +100,7 @@ class Tracker:
         api: YouTubeApi | None,
         *,
         off_reason: str = "",
+        feeds: FeedClient | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         draw: Callable[[], float] = random.random,
@@ -100,6 +108,7 @@ class Tracker:
         self.bus = bus
         self.settings = config.youtube
         self.api = api
+        self.feeds = feeds  # None: discovery reads the uploads playlist every look
         self.off_reason = off_reason or "tracking is off"
         self.ledger = SharedLedger(
             bus, QuotaPolicy(self.settings.daily_quota, self.settings.search_budget)
@@ -120,6 +129,7 @@ class Tracker:
         self.next_wake: float | None = None
         self._published: dict[str, dict[str, Any]] = {}
         self._uploads: dict[str, str] = {}  # YouTube channel id -> uploads playlist
+        self._channels: dict[str, Uploads] = {}  # YouTube channel id -> its feed and uploads
         self._last_search: float | None = None
         self._search_live_next = True
         self._ended: set[str] = set()  # videos seen ended (or not broadcasts): never again live
@@ -210,17 +220,27 @@ class Tracker:
     # -- discovery and polls ----------------------------------------------------------
 
     async def _discover(self, slot: Slot, now: float) -> None:
-        """Look for the channel's live or next broadcast: uploads first, search last."""
+        """Look for the channel's live or next broadcast: the feed first (no quota), the
+        uploads playlist when the feed fails or may not show everything, search last."""
         channel, cid = slot.broadcast.channel, slot.channel_id
-        playlist = self._uploads.get(cid)
-        if playlist is None:
-            playlist = await self._call("channels.list", now, self._api.uploads_playlist, cid)
-            if playlist is None:
+        uploads = self._channels.setdefault(cid, Uploads())
+        await self._read_feed(cid, uploads, now)
+        found: Broadcast | None = None
+        feed_ids = [] if uploads.feed_error else list(uploads.feed_ids)
+        read_playlist = True
+        if uploads.feed_enough:
+            found = await self._pick(channel, feed_ids, now)
+            read_playlist = uploads.playlist_wanted(found is not None, now)
+            feed_ids = []  # asked already
+        if read_playlist:
+            listed = await self._playlist_ids(cid, now)
+            if listed is None:
                 note = f"YouTube channel {cid} was not found"
                 slot.broadcast = replace(slot.broadcast, status=Status.NOT_FOUND, note=note)
                 return
-            self._uploads[cid] = playlist
-        found = await self._pick(channel, await self._uploads_of(playlist, now), now)
+            uploads.playlist_done(now)
+            if found is None:
+                found = await self._pick(channel, [*feed_ids, *listed], now)
         why_no_search = ""
         if found is None:
             found, why_no_search = await self._search(channel, cid, now)
@@ -232,6 +252,38 @@ class Tracker:
             return
         log.info("YouTube: %s follows video %s (%s)", channel, found.video_id, found.status.value)
         self._settle(slot, found, now)
+
+    async def _read_feed(self, cid: str, uploads: Uploads, now: float) -> None:
+        """Read the channel's feed when it is due (no quota). A failure is recorded in
+        ``uploads`` and shown to organizers, not raised: the playlist stands in."""
+        if self.feeds is None or not uploads.feed_due(now):
+            return
+        self.calls["feed"] += 1
+        try:
+            feed = await self.feeds.read(cid)
+        except YouTubeFeedError as error:
+            if str(error) != uploads.feed_error:
+                log.warning(
+                    "YouTube: the feed of channel %s failed: %s; reading its uploads instead",
+                    cid,
+                    error,
+                )
+            self.errors["feed_failed"] += 1
+            uploads.feed_failed(str(error), now)
+            return
+        if uploads.feed_error:
+            log.info("YouTube: the feed of channel %s works again", cid)
+        uploads.feed_read(feed.video_ids, feed.full, now)
+
+    async def _playlist_ids(self, cid: str, now: float) -> list[str] | None:
+        """The ids on the channel's uploads playlist, or None if there is no such channel."""
+        playlist = self._uploads.get(cid)
+        if playlist is None:
+            playlist = await self._call("channels.list", now, self._api.uploads_playlist, cid)
+            if playlist is None:
+                return None
+            self._uploads[cid] = playlist
+        return await self._uploads_of(playlist, now)
 
     async def _uploads_of(self, playlist: str, now: float) -> list[str]:
         """The ids on a channel's uploads playlist, newest first, as far as matters.
@@ -391,4 +443,5 @@ class Tracker:
             "last_error": self.last_error,
             "next_check": iso(self.next_wake),
             "channels": {ch: s.broadcast.to_doc() for ch, s in self.slots.items()},
+            "discovery": {cid: u.report() for cid, u in self._channels.items()},
         }

@@ -1,13 +1,14 @@
 """How the service runs the tracker, and the organizers' view of YouTube.
 
 ``install(app, bus, tokens, config, env)`` is called once by ``create_app``: it
-builds the tracker (with an API client only when ``YOUTUBE_API_KEY`` is set and
-``youtube.track`` is on), runs it inside ``cleanup_ctx`` and adds::
+builds the tracker (with an API client and a feed client only when
+``YOUTUBE_API_KEY`` is set and ``youtube.track`` is on), runs it inside ``cleanup_ctx`` and adds::
 
     GET /api/admin/youtube   organizers only: today's shared quota (each bucket: used,
                              left, spent until when), this process's tracker (calls,
-                             errors, each channel) and the caption posters' reports
-                             (``poster:<channel>`` in the state)
+                             errors, each channel, each YouTube channel's feed) and
+                             the caption posters' reports (``poster:<channel>`` in
+                             the state)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from service.auth import Tokens, require_organizer
 from service.keys import YOUTUBE
 from service.youtube.broadcast import iso
 from service.youtube.client import YouTubeApi
+from service.youtube.feed_client import FeedClient
 from service.youtube.quota import next_reset
 from service.youtube.tracker import Tracker
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 API_KEY_ENV = "YOUTUBE_API_KEY"
 ENDPOINT_ENV = "YOUTUBE_API_ENDPOINT"
+FEED_ENDPOINT_ENV = "YOUTUBE_FEED_ENDPOINT"  # where channels' feeds are read: a proxy, tests
 POSTER_PREFIX = "poster:"
 
 
@@ -61,7 +64,8 @@ def build_tracker(bus: Bus, config: EventConfig, env: Mapping[str, str]) -> Trac
             API_KEY_ENV,
         )
         return Tracker(bus, config, None, off_reason=f"tracking is off: {API_KEY_ENV} is not set")
-    return Tracker(bus, config, YouTubeApi(key, env.get(ENDPOINT_ENV, "").strip()))
+    api = YouTubeApi(key, env.get(ENDPOINT_ENV, "").strip())
+    return Tracker(bus, config, api, feeds=FeedClient(env.get(FEED_ENDPOINT_ENV, "").strip()))
 
 
 def install(
@@ -81,6 +85,8 @@ async def _tracker_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         if tracker.api is not None:
             await tracker.api.aclose()
+        if tracker.feeds is not None:
+            await tracker.feeds.aclose()
 
 
 async def _run(tracker: Tracker) -> None:

@@ -6,6 +6,13 @@ told to (``fail_next``, ``units_spent``, ``searches_spent``), and records every 
 so the test can count calls and what they took from each quota bucket (``units``,
 ``searches``).
 
+It also serves each channel's public feed, ``/feeds/videos.xml?channel_id=…``, as
+YouTube does (Atom, ``yt:`` and ``media:`` elements, the 15 newest uploads, newest
+first; 404 for a channel it does not know): from the channel's uploads playlist, or
+from ``feeds`` when the test lists a feed of its own. Feed reads are recorded apart
+(``feed_reads``, with their query and headers): they cost no quota. ``feed_status``
+makes them fail, ``feed_body`` replaces the document.
+
 It holds to YouTube's limits, so a client that breaks them fails here too:
 ``videos.list`` takes at most 50 ids and ``playlistItems.list`` at most 50 results a
 page (more is a 400), and a playlist is served page by page (``nextPageToken``).
@@ -16,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any, Literal
+from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
@@ -37,6 +45,8 @@ QUOTA_MESSAGE = (
 
 ADDED = "2026-05-01T00:00:00Z"  # when a video entered its playlist, unless told otherwise
 MAX_IDS = MAX_RESULTS = 50
+FEED_PATH = "/feeds/videos.xml"
+FEED_ENTRIES = 15  # what YouTube's feed lists
 # What Google answers when a project's search bucket is spent (a 429, not a 403).
 SEARCH_QUOTA_MESSAGE = (
     "Quota exceeded for quota metric 'Search Queries' and limit 'Search Queries per day' "
@@ -131,6 +141,10 @@ class FakeYouTube:
         self.searches_spent: Literal["", "403", "429"] = ""  # search.list's bucket, and how
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._failures: list[str] = []
+        self.feeds: dict[str, list[str]] = {}  # channel id -> its feed, when not its uploads
+        self.feed_status = 200  # another status: every feed read fails with it
+        self.feed_body: bytes | None = None  # served instead of the feed (a broken one)
+        self.feed_reads: list[tuple[dict[str, str], dict[str, str]]] = []  # query, headers
 
     def fail_next(self, *reasons: str) -> None:
         """Answer the next calls with these errors (keys of ``ERRORS``), in order."""
@@ -153,7 +167,30 @@ class FakeYouTube:
         app = web.Application()
         for path in PATHS:
             app.router.add_get(path, self._handle)
+        app.router.add_get(FEED_PATH, self._feed)
         return app
+
+    async def _feed(self, request: web.Request) -> web.Response:
+        query = dict(request.query)
+        self.feed_reads.append((query, dict(request.headers)))
+        if self.feed_status != 200:
+            return web.Response(
+                status=self.feed_status, text="<html>Error</html>", content_type="text/html"
+            )
+        if self.feed_body is not None:
+            return web.Response(body=self.feed_body, content_type="text/xml", charset="utf-8")
+        channel = query.get("channel_id", "")
+        if channel in self.feeds:
+            ids = self.feeds[channel]
+        elif channel in self.uploads:
+            ids = self.playlists.get(self.uploads[channel], [])
+        else:
+            return web.Response(status=404, text="<html>Not Found</html>", content_type="text/html")
+        return web.Response(
+            text=feed_document(channel, ids[:FEED_ENTRIES], self.videos, self.added),
+            content_type="text/xml",
+            charset="utf-8",
+        )
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = PATHS[request.path]
@@ -218,3 +255,56 @@ class FakeYouTube:
             assert (query["type"], query["part"]) == ("video", "id")
             for video_id in self.found.get((query["channelId"], query["eventType"]), []):
                 yield {"kind": "youtube#searchResult", "id": {"videoId": video_id}}
+
+
+def feed_document(
+    channel: str, ids: list[str], videos: dict[str, dict[str, Any]], added: dict[str, float]
+) -> str:
+    """A channel's feed as YouTube writes it (``feeds/videos.xml``)."""
+    author = (
+        f"<author><name>Channel {escape(channel)}</name>"
+        f"<uri>https://www.youtube.com/channel/{escape(channel)}</uri></author>"
+    )
+    entries = []
+    for video_id in ids:
+        title = escape(str(videos.get(video_id, {}).get("snippet", {}).get("title", "Video")))
+        published = (iso(added[video_id]) if video_id in added else ADDED).replace("Z", "+00:00")
+        watch = quoteattr(f"https://www.youtube.com/watch?v={video_id}")
+        entries.append(
+            f"""
+ <entry>
+  <id>yt:video:{video_id}</id>
+  <yt:videoId>{video_id}</yt:videoId>
+  <yt:channelId>{escape(channel)}</yt:channelId>
+  <title>{title}</title>
+  <link rel="alternate" href={watch}/>
+  {author}
+  <published>{published}</published>
+  <updated>{published}</updated>
+  <media:group>
+   <media:title>{title}</media:title>
+   <media:content url="https://www.youtube.com/v/{video_id}?version=3"
+    type="application/x-shockwave-flash" width="640" height="390"/>
+   <media:thumbnail url="https://i1.ytimg.com/vi/{video_id}/hqdefault.jpg"
+    width="480" height="360"/>
+   <media:description></media:description>
+   <media:community>
+    <media:starRating count="0" average="0.00" min="1" max="5"/>
+    <media:statistics views="0"/>
+   </media:community>
+  </media:group>
+ </entry>"""
+        )
+    self_link = quoteattr(f"http://www.youtube.com/feeds/videos.xml?channel_id={channel}")
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" \
+xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">
+ <link rel="self" href={self_link}/>
+ <id>yt:channel:{escape(channel)}</id>
+ <yt:channelId>{escape(channel)}</yt:channelId>
+ <title>Channel {escape(channel)}</title>
+ <link rel="alternate" href="https://www.youtube.com/channel/{escape(channel)}"/>
+ {author}
+ <published>2020-01-01T00:00:00+00:00</published>{"".join(entries)}
+</feed>
+"""

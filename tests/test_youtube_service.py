@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -134,3 +135,53 @@ async def test_a_viewer_sees_the_broadcast_start_and_end() -> None:
                 "spent": "",
                 "spent_until": None,
             }
+
+
+async def test_organizers_see_a_failing_feed_and_discovery_goes_on() -> None:
+    """``YOUTUBE_FEED_ENDPOINT`` points the feed at the fake, which fails: the tracker
+    (its own clock, run by the service) finds the broadcast on the uploads playlist,
+    and organizers read why the feed failed, with no address and no key."""
+    channel, playlist = "UC" + "c" * 22, "UU" + "c" * 22
+    api = FakeYouTube()
+    api.uploads[channel] = playlist
+    api.playlists[playlist] = [VIDEO]
+    api.videos[VIDEO] = live(VIDEO, time.time() - 60, viewers=7)
+    api.feed_status = 503
+    config = parse_config(
+        f'[[channels]]\nid = "en"\nlanguage = "en"\nyoutube = {{ channel_id = "{channel}" }}\n',
+        env={},
+    )
+    async with TestServer(api.app(), host="127.0.0.1") as youtube:
+        address = f"http://127.0.0.1:{youtube.port}"
+        env = {
+            "YOUTUBE_API_KEY": API_KEY,
+            "YOUTUBE_API_ENDPOINT": address,
+            "YOUTUBE_FEED_ENDPOINT": address,
+        }
+        app = create_app(
+            ServiceSettings(channels=("en",)),
+            MemoryBus(),
+            tokens=Tokens(organizer=ORGANIZER),
+            config=config,
+            env=env,
+        )
+        headers = {"Authorization": f"Bearer {ORGANIZER}"}
+        async with TestClient(TestServer(app)) as client:
+
+            async def admin() -> dict[str, Any]:
+                async with client.get("/api/admin/youtube", headers=headers) as response:
+                    return dict(await response.json())
+
+            async def found() -> bool:
+                return bool((await admin())["tracker"]["channels"]["en"]["status"] == "live")
+
+            await until(found, "the broadcast found on the uploads playlist")
+            report = await admin()
+        tracker = report["tracker"]
+        feed = tracker["discovery"][channel]
+        assert (feed["feed"], feed["feed_error"]) == ("failed", "the feed answered 503")
+        assert tracker["errors"] == {"feed_failed": 1}
+        assert address not in json.dumps(report) and API_KEY not in json.dumps(report)
+        assert api.methods() == ["channels.list", "playlistItems.list", "videos.list"]
+        [(query, _)] = api.feed_reads
+        assert query == {"channel_id": channel}

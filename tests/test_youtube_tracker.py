@@ -548,6 +548,29 @@ async def test_discovery_pages_back_to_a_stream_scheduled_well_ahead(
     assert "no upcoming or live broadcast" in str((await doc(tracker))["note"])
 
 
+async def test_a_full_feed_may_hide_a_stream_so_the_playlist_is_read_too(
+    fake: tuple[FakeYouTube, str], make: MakeTracker
+) -> None:
+    """The feed lists 15 uploads, one a stream next week; below them on the playlist
+    is tomorrow's, scheduled a while ago. A full feed read for the first time cannot
+    say what is older, so the playlist is read in the same look and tomorrow's wins."""
+    api, _ = fake
+    playlist = "UU" + "c" * 22
+    api.uploads[CHANNEL] = playlist
+    later, soon = "lllllllllll", "sssssssssss"
+    recent = [f"r{n:010d}" for n in range(20)]
+    for n, video_id in enumerate(recent):
+        api.videos[video_id] = ended(video_id, NOW - 3600 * (n + 2), NOW - 3600 * (n + 1))
+    api.videos[later] = upcoming(later, NOW + 7 * 86_400)
+    api.videos[soon] = upcoming(soon, NOW + 86_400)
+    api.playlists[playlist] = [later, *recent, soon]
+    tracker = make(DISCOVER)
+    await tracker.step(NOW)
+    assert len(api.feed_reads) == 1
+    assert api.methods() == ["channels.list", "playlistItems.list", "videos.list"]
+    assert (await doc(tracker))["video_id"] == soon
+
+
 async def test_discovery_stops_paging_past_the_lookback(
     fake: tuple[FakeYouTube, str], make: MakeTracker
 ) -> None:

@@ -105,8 +105,12 @@ function showChannels(state, youtube) {
   if (youtube) {
     $("quota").textContent = quotaLine(youtube.quota || {});
     const t = youtube.tracker || {};
+    // A channel's feed that fails is not a tracker error: its uploads playlist stands in.
+    const feeds = Object.entries(t.discovery || {})
+      .filter(([, d]) => d.feed === "failed")
+      .map(([id, d]) => ` · feed of ${id} failed (${d.feed_error}): reading its uploads instead`);
     $("tracker").textContent =
-      `Tracker: ${t.tracking ? "on" : "off"}` + (t.last_error ? ` · last error: ${t.last_error}` : "") + (t.next_check ? ` · next check ${when(t.next_check)}` : "");
+      `Tracker: ${t.tracking ? "on" : "off"}` + (t.last_error ? ` · last error: ${t.last_error}` : "") + (t.next_check ? ` · next check ${when(t.next_check)}` : "") + feeds.join("");
     const posters = Object.entries(youtube.posters || {});
     $("posters-box").hidden = !posters.length;
     $("posters").replaceChildren(

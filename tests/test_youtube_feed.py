@@ -1,13 +1,16 @@
-"""A YouTube channel's feed: parsing (pure) and when discovery reads it or the playlist."""
+"""A YouTube channel's feed: parsing (pure), when discovery reads it or the playlist
+(pure), and the client that fetches it (over HTTP, from the fake)."""
 
 from __future__ import annotations
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from companion.errors import YouTubeError
 from service.youtube.feed import FEED_ENTRIES, FeedError, feed_url, parse_feed
+from service.youtube.feed_client import MAX_BYTES, FeedClient
 from service.youtube.schedule import FEED_GAP, PLAYLIST_CHECK, Uploads
-from tests.support.youtube_fake import feed_document, upcoming
+from tests.support.youtube_fake import FakeYouTube, feed_document, upcoming
 
 NOW = 1778718600.0
 CHANNEL = "UC" + "c" * 22
@@ -136,3 +139,31 @@ def test_a_full_feed_owes_the_playlist_a_read_when_it_may_have_skipped_uploads()
     assert not uploads.feed_enough
     assert uploads.report()["feed"] == "failed"
     assert uploads.report()["feed_error"] == "the feed answered 404"
+
+
+# -- the feed client, over HTTP --------------------------------------------------------
+
+
+async def test_the_client_says_briefly_why_a_feed_cannot_be_read() -> None:
+    fake = FakeYouTube()
+    fake.uploads[CHANNEL] = "UU" + "c" * 22
+    fake.playlists["UU" + "c" * 22] = ["aaaaaaaaaaa"]
+    async with TestServer(fake.app(), host="127.0.0.1") as server:
+        address = f"http://127.0.0.1:{server.port}"
+        client = FeedClient(address)
+        try:
+            assert (await client.read(CHANNEL)).video_ids == ["aaaaaaaaaaa"]
+            with pytest.raises(FeedError, match=r"^the feed answered 404$"):
+                await client.read("UC" + "x" * 22)  # no such channel
+            fake.feed_body = b"<" * (MAX_BYTES + 1)
+            with pytest.raises(FeedError, match=r"^the feed is over 1024 KiB$"):
+                await client.read(CHANNEL)
+        finally:
+            await client.aclose()
+    unreachable = FeedClient(address)  # the server is gone
+    try:
+        with pytest.raises(FeedError, match=r"^the feed is unreachable \(\w+\)$") as caught:
+            await unreachable.read(CHANNEL)
+        assert address not in str(caught.value) and str(server.port) not in repr(unreachable)
+    finally:
+        await unreachable.aclose()

@@ -76,7 +76,7 @@ def serve(host: str, port: int, no_workers: bool, demo: bool, config_path: Path 
         app.cleanup_ctx.append(archiver_context(config, bus))
     if not no_workers:
         app.cleanup_ctx.append(captioners_context(config, bus, demo))
-        app.cleanup_ctx.append(posters_context(config, bus, os.environ))
+        app.cleanup_ctx.append(posters_context(config, bus, os.environ, memory=not url))
     click.echo(f"companion: http://{host}:{port}/  (bus: {'redis' if url else 'memory'})", err=True)
     if config.booths:
         click.echo(f"interpreter console: http://{host}:{port}/console", err=True)
@@ -114,8 +114,13 @@ def captioners_context(config: EventConfig, bus: Bus, demo: bool) -> CleanupCont
     return background(start, "captioners")
 
 
-def posters_context(config: EventConfig, bus: Bus, env: Mapping[str, str]) -> CleanupContext:
-    """Posting captions to YouTube for the channels that have an ingestion URL."""
+def posters_context(
+    config: EventConfig, bus: Bus, env: Mapping[str, str], *, memory: bool = False
+) -> CleanupContext:
+    """Posting captions to YouTube for the channels that have an ingestion URL; on the
+    in-memory bus (``memory``), each poster keeps its numbering beside the archive."""
     from workers.poster import run_posters
 
-    return background(lambda app: run_posters(bus, config, env), "caption-posters")
+    return background(
+        lambda app: run_posters(bus, config, env, seq_files=memory), "caption-posters"
+    )

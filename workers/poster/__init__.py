@@ -3,7 +3,10 @@
 ``format`` is YouTube's format and the numbering of posts (pure); ``poster`` follows
 a channel on the bus and POSTs (aiohttp). A channel posts when its ingestion URL,
 a secret, is in the environment as ``COMPANION_CAPTION_URL_<CHANNEL>`` and its
-``youtube.post_captions`` is on. docs/youtube.md has the setup.
+``youtube.post_captions`` is on. ``clock`` is YouTube's clock as the replies tell it
+and which cues it will still take (pure); ``seqfile`` keeps the numbering of posts
+beside the archive when the bus (in memory) does not outlive the process.
+docs/youtube.md has the setup.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from companion.bus.base import Bus
@@ -36,8 +40,20 @@ def caption_urls(config: EventConfig, env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def build_poster(bus: Bus, config: EventConfig, channel: str, url: str) -> CaptionPoster:
-    """The poster of ``channel``, with its delay and the event's heartbeat."""
+def seq_file(config: EventConfig, channel: str, env: Mapping[str, str]) -> Path:
+    """Where ``channel``'s poster keeps its numbering on the in-memory bus: beside the
+    archive (``archive.directory`` or ``COMPANION_ARCHIVE_DIR``), in the event's folder."""
+    from companion.transcripts.archive import archive_root
+    from workers.poster.seqfile import seq_path
+
+    return seq_path(archive_root(config, env) / config.event.id, channel)
+
+
+def build_poster(
+    bus: Bus, config: EventConfig, channel: str, url: str, seq_at: Path | None = None
+) -> CaptionPoster:
+    """The poster of ``channel``, with its delay and the event's heartbeat; ``seq_at``:
+    the file that keeps its numbering (the in-memory bus; None: the bus keeps it)."""
     from workers.poster.poster import CaptionPoster
 
     return CaptionPoster(
@@ -46,19 +62,24 @@ def build_poster(bus: Bus, config: EventConfig, channel: str, url: str) -> Capti
         url,
         delay=config.channel(channel).youtube.caption_delay,
         heartbeat=config.youtube.caption_heartbeat,
+        seq_file=seq_at,
     )
 
 
-async def run_posters(bus: Bus, config: EventConfig, env: Mapping[str, str]) -> None:
-    """Post for every channel that has an ingestion URL, until cancelled.
+async def run_posters(
+    bus: Bus, config: EventConfig, env: Mapping[str, str], *, seq_files: bool = False
+) -> None:
+    """Post for every channel that has an ingestion URL, until cancelled; with
+    ``seq_files`` (the in-memory bus), each keeps its numbering beside the archive.
 
     A poster that fails (a bug) is logged; the others go on.
     """
 
     async def run(channel: str, url: str) -> None:
         log.info("posting channel %s's final captions to YouTube", channel)
+        seq_at = seq_file(config, channel, env) if seq_files else None
         try:
-            await build_poster(bus, config, channel, url).run()
+            await build_poster(bus, config, channel, url, seq_at).run()
         except asyncio.CancelledError:
             raise
         except Exception:

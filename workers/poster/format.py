@@ -11,21 +11,32 @@ The URL gets a ``seq`` parameter that rises by one for each new post and stays t
 same when a post is sent again (YouTube treats it as a retry, not new captions).
 ``Outbox`` hands out those numbers: a post keeps its number until it is delivered
 or given up, and no new post is numbered while one is pending.
+
+A cue's time is when its words were spoken. A long utterance is cut into several
+cues (``cues_for``), each at the time of its first word, so that none is stamped much
+earlier than the words it shows: YouTube refuses a cue more than 60 s from its clock,
+and a caption of 25 s of speech, stamped with its start, is already 25 s old when
+its final arrives (see ``workers/poster/clock.py``).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from companion.captions import CaptionEvent
+from companion.captions import CaptionEvent, Word
 from companion.errors import OutboxError  # importable from here as before
+from companion.layout import layout_lines, normalize
 
 MAX_CUES = 10  # cues gathered into one post after a slow or failed one
 REJECT_ATTEMPTS = 3  # a post the endpoint refuses (4xx) is given up after this many tries
 RETRY_BASE = 0.5
 RETRY_MAX = 30.0
+CUE_SPAN = 8.0  # a final whose words span longer is cut into cues of at most about this
+STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})")
 
 
 def timestamp(unix: float) -> str:
@@ -53,6 +64,57 @@ def cue_for(event: CaptionEvent, delay: float, received: float) -> Cue:
     """The cue of a final caption: the time its audio began (else when it was
     received), moved by ``delay`` seconds to match the broadcast."""
     return Cue((event.at or received) + delay, caption_text(event))
+
+
+def cues_for(event: CaptionEvent, delay: float, received: float) -> list[Cue]:
+    """The cues of a final caption: one (``cue_for``), or, when its words span more
+    than ``CUE_SPAN`` seconds, that many even pieces, cut before a word and each
+    stamped with its first word's time (``at`` plus the word's offset in the audio).
+
+    Only a caption whose audio start is known (``at``) and whose words make up its
+    text is cut; another is one cue, as before.
+    """
+    words = event.words
+    if (
+        not event.at
+        or not words
+        or normalize("".join(w.text for w in words)) != normalize(event.text)
+    ):
+        return [cue_for(event, delay, received)]
+    span = words[-1].end - words[0].start
+    pieces = math.ceil(span / CUE_SPAN - 1e-9)
+    if pieces <= 1:
+        return [cue_for(event, delay, received)]
+    groups: list[list[Word]] = [[]]
+    for word in words:
+        due = words[0].start + span * len(groups) / pieces  # where the next piece starts
+        if groups[-1] and word.start >= due and len(groups) < pieces:
+            groups.append([])
+        groups[-1].append(word)
+    cues = []
+    for n, group in enumerate(groups):
+        text = "".join(w.text for w in group)
+        offset = 0.0 if n == 0 else group[0].start - event.start  # the first keeps ``at``
+        cues.append(
+            Cue(event.at + max(offset, 0.0) + delay, "<br>".join(layout_lines(text, event.lang)))
+        )
+    return [cue for cue in cues if cue.text]
+
+
+def parse_timestamp(stamp: str) -> float:
+    """The inverse of ``timestamp``: Unix seconds of ``YYYY-MM-DDTHH:MM:SS.mmm`` (UTC)."""
+    when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def parse_body(text: str) -> list[Cue]:
+    """The cues of a POST body written by ``body`` (a heartbeat: one cue, no text)."""
+    lines = text.split("\n")
+    return [
+        Cue(parse_timestamp(lines[i]), lines[i + 1])
+        for i in range(0, len(lines) - 1, 2)
+        if STAMP.fullmatch(lines[i])
+    ]
 
 
 def body(cues: Sequence[Cue]) -> str:
@@ -104,6 +166,13 @@ class Outbox:
             raise OutboxError(f"post {post.seq} is not the pending one")
         self.pending = None
         self.last_seq = post.seq
+
+    def replace(self, post: Post) -> None:
+        """The pending post is sent again with less in it (its stale cues left out);
+        it keeps its number, so YouTube still takes it as a retry."""
+        if self.pending is None or self.pending.seq != post.seq:
+            raise OutboxError(f"post {post.seq} is not the pending one")
+        self.pending = post
 
 
 def is_transient(status: int | None) -> bool:

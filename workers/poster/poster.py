@@ -17,6 +17,14 @@ whether it posts or not; a second poster (or the same one restarted after a cras
 stands by, and takes over once the first lets go (it stops) or its lease lapses,
 ``claim_ttl`` seconds after its last renewal (it was killed, or lost the bus). A
 poster whose renewal is refused posts nothing more: each post checks the lease first.
+
+Captions YouTube will take (``clock``): each reply's server time measures the skew
+between YouTube's clock and ours, shown in the report (``clock_skew``) and logged as
+a warning past ``clock.SKEW_WARN``; before every try of a post, and before the
+pending post is sent again after a restart, cues older than ``clock.MAX_AGE`` by
+YouTube's clock are left out and counted (``stale_dropped``). With the in-memory
+bus, whose state a restart empties, the numbering is also kept in a file
+(``seqfile``), so ``seq`` goes on after a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,24 +46,29 @@ from yarl import URL
 from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.errors import BusUnavailableError, LostClaim  # importable from here as before
+from workers.poster.clock import MAX_AGE, SKEW_WARN, Skew, refresh, server_time, stale
 from workers.poster.format import (
     MAX_CUES,
+    Cue,
     Outbox,
     Post,
     body,
-    cue_for,
+    cues_for,
     give_up,
     heartbeat_body,
+    parse_body,
     postable,
     retry_delay,
     timestamp,
 )
+from workers.poster.seqfile import SeqFile
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 CLAIM_TTL = 5.0  # how long a killed poster's lease keeps its restart (or a standby) waiting
 STANDBY_CHECK = 1.0
+REPLY_SHOWN = 200  # characters of a refusal's body kept in the report's last_error
 
 
 def poster_key(channel: str) -> str:
@@ -74,6 +88,11 @@ class PosterStats:
     rejected: int = 0  # posts given up
     last_error: str = ""
     last_post: str = ""  # UTC time of the last delivered post
+    stale_dropped: int = 0  # cues left out as too old for YouTube (clock.MAX_AGE)
+    oldest_cue: float = 0.0  # the oldest age (s, by YouTube's clock) of a cue delivered
+    clock_skew: float | None = None  # YouTube's clock minus ours, s; None: not measured
+    round_trip: float | None = None  # s, of the latest reply that measured the skew
+    skew_warning: str = ""  # set while the skew is past clock.SKEW_WARN
 
 
 RELEASE = 0.001  # a claim renewed for a millisecond: let go
@@ -100,6 +119,7 @@ class CaptionPoster:
         standby_check: float = STANDBY_CHECK,
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
+        seq_file: Path | None = None,
     ) -> None:
         self.bus = bus
         self.channel = channel
@@ -113,6 +133,8 @@ class CaptionPoster:
         self.instance = uuid.uuid4().hex[:12]
         self.stats = PosterStats()
         self.outbox = Outbox()
+        self.skew = Skew()
+        self.seq_file = SeqFile(seq_file) if seq_file is not None else None
         self.last_event = 0  # bus seq of the last caption settled
         self.claim_ttl = claim_ttl
         self._queue: asyncio.Queue[CaptionEvent] = asyncio.Queue()
@@ -194,6 +216,16 @@ class CaptionPoster:
                 self.outbox.pending = post
                 return post
             return None
+        if self.seq_file is not None:  # the in-memory bus, restarted: the file has it
+            self.outbox.last_seq, pending = await asyncio.to_thread(self.seq_file.load)
+            self.outbox.pending = pending
+            if self.outbox.last_seq or pending:
+                log.info(
+                    "poster %s: numbering goes on after post %d (%s)",
+                    self.channel,
+                    self.outbox.last_seq,
+                    self.seq_file.path,
+                )
         while True:
             try:
                 latest = await self.bus.recent_finals(self.channel, 1)
@@ -202,7 +234,7 @@ class CaptionPoster:
                 log.warning("poster %s: %s; waiting", self.channel, error)
                 await asyncio.sleep(retry_delay(3, self._draw()))
         self.last_event = latest[-1].seq if latest else 0
-        return None
+        return self.outbox.pending
 
     async def _keep_claim(self) -> None:
         """Renew the lease every third of its life, posting or idle, so that it outlives
@@ -231,25 +263,71 @@ class CaptionPoster:
             try:
                 first = await asyncio.wait_for(self._queue.get(), self.heartbeat)
             except TimeoutError:
-                post = self.outbox.next(heartbeat_body(self._clock()))
+                # stamped with YouTube's clock: it goes through (and measures the skew)
+                # even when ours is off
+                post = self.outbox.next(heartbeat_body(self.skew.youtube_now(self._clock())))
                 await self._deliver(session, post)
                 continue
-            events = [first]
-            while not self._queue.empty() and len(events) < MAX_CUES:
-                events.append(self._queue.get_nowait())
-            events = [e for e in events if e.seq > self.last_event]  # after a resend
-            if not events:
-                continue
             received = self._clock()
-            cues = [cue_for(e, self.delay, received) for e in events]
-            post = self.outbox.next(body(cues), events[-1].seq, len(cues))
+            last, cues = 0, list[Cue]()
+            event: CaptionEvent | None = first
+            while event is not None:
+                if event.seq > self.last_event:  # not already carried by a resent post
+                    last = event.seq
+                    cues += cues_for(event, self.delay, received)
+                more = not self._queue.empty() and len(cues) < MAX_CUES
+                event = self._queue.get_nowait() if more else None
+            if not last:
+                continue
+            youtube_now = self.skew.youtube_now(received)
+            fresh = [cue for cue in cues if not stale(cue.at, youtube_now)]
+            if len(fresh) < len(cues):
+                self._dropped(len(cues) - len(fresh), youtube_now)
+            if not fresh:  # all too old (a backlog after an outage): nothing to send
+                self.last_event = max(self.last_event, last)
+                await self._persist(True)
+                continue
+            post = self.outbox.next(body(fresh), last, len(fresh))
             await self._deliver(session, post)
 
+    def _dropped(self, cues: int, youtube_now: float) -> None:
+        self.stats.stale_dropped += cues
+        log.warning(
+            "poster %s: %d caption(s) left out, more than %.0f s old for YouTube (its clock %s)",
+            self.channel,
+            cues,
+            MAX_AGE,
+            timestamp(youtube_now),
+        )
+
+    def _refreshed(self, post: Post) -> Post | None:
+        """``post`` without its stale cues (same ``seq``), or None, settled unsent."""
+        youtube_now = self.skew.youtube_now(self._clock())
+        fresh, dropped = refresh(post, youtube_now)
+        if dropped:
+            self._dropped(dropped, youtube_now)
+        if fresh is None:
+            log.info("poster %s: post %d is too old to send; settled", self.channel, post.seq)
+            self._settled(post, delivered=False)
+        elif fresh is not post:
+            self.outbox.replace(fresh)
+        return fresh
+
     async def _deliver(self, session: aiohttp.ClientSession, post: Post) -> None:
-        """Send ``post`` until it is delivered or given up; write ahead, then settle."""
-        await self._persist(True)  # the pending post is known before it is sent
+        """Send ``post`` until it is delivered or given up; write ahead, then settle.
+
+        Every try sends what is still in time (``_refreshed``): a retry after an outage
+        leaves out the cues that went stale meanwhile, under the same ``seq``.
+        """
         attempts = 0
+        error: str | None = None
         while True:
+            fresh = self._refreshed(post)
+            if fresh is None:
+                break
+            if attempts == 0 or fresh is not post:
+                await self._persist(True)  # the pending post is known before it is sent
+            post = fresh
             attempts += 1
             status, error = await self._send(session, post)
             if error is None:
@@ -280,26 +358,51 @@ class CaptionPoster:
     ) -> tuple[int | None, str | None]:
         """One try: (HTTP status or None, None on success or what went wrong)."""
         url = self._url.update_query(seq=str(post.seq))
+        sent = self._clock()
         try:
             async with session.post(
                 url, data=post.body.encode("utf-8"), headers={"Content-Type": "text/plain"}
             ) as response:
-                await response.read()
-                if 200 <= response.status < 300:
-                    return response.status, None
-                return response.status, f"the endpoint answered {response.status}"
+                reply = (await response.read()).decode("utf-8", "replace")
+                answered = self._clock()
         except (aiohttp.ClientError, TimeoutError) as exc:
             return None, f"no answer from the endpoint ({type(exc).__name__})"
+        if 200 <= response.status < 300:
+            server = server_time(reply)
+            if server is not None:
+                self._measured(sent, answered, server)
+            return response.status, None
+        said = " ".join(reply.split())[:REPLY_SHOWN]  # YouTube's reason, e.g. its skew
+        return response.status, f"the endpoint answered {response.status}" + (
+            f": {said}" if said else ""
+        )
+
+    def _measured(self, sent: float, answered: float, server: float) -> None:
+        skew = self.skew.measure(sent, answered, server)
+        self.stats.clock_skew = round(skew, 3)
+        self.stats.round_trip = round(answered - sent, 3)
+        self.stats.skew_warning = (
+            f"YouTube's clock is {abs(skew):.1f} s {'ahead of' if skew > 0 else 'behind'} "
+            f"this machine's (more than {SKEW_WARN:.0f} s): check its time (NTP)"
+            if self.skew.large
+            else ""
+        )
+        if self.skew.warn(answered):
+            log.warning("poster %s: %s", self.channel, self.stats.skew_warning)
 
     def _settled(self, post: Post, delivered: bool) -> None:
         self.outbox.settle(post)
         if post.last_event:
             self.last_event = max(self.last_event, post.last_event)
         if delivered:
+            now = self._clock()
             self.stats.posts += 1
             self.stats.captions += post.cues
             self.stats.heartbeats += post.heartbeat
-            self.stats.last_post = timestamp(self._clock())
+            self.stats.last_post = timestamp(now)
+            if post.cues:
+                age = self.skew.youtube_now(now) - min(c.at for c in parse_body(post.body))
+                self.stats.oldest_cue = round(max(self.stats.oldest_cue, age), 3)
 
     async def _persist(self, active: bool) -> None:
         if active:
@@ -310,6 +413,8 @@ class CaptionPoster:
             if not held:
                 raise LostClaim(self.channel)
         pending = self.outbox.pending
+        if self.seq_file is not None:
+            await asyncio.to_thread(self.seq_file.save, self.outbox.last_seq, pending)
         doc = {
             "channel": self.channel,
             "instance": self.instance,

@@ -115,13 +115,21 @@ function showChannels(state, youtube) {
     $("posters-box").hidden = !posters.length;
     $("posters").replaceChildren(
       ...posters.map(([channel, p]) =>
-        row(cell(channel), cell(p.active ? "yes" : "no"), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.last_error)),
+        row(cell(channel), cell(p.active ? "yes" : "no"), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.stale_dropped, "num"), cell(skewCell(p)), cell(p.skew_warning || p.last_error)),
       ),
     );
   } else {
     $("quota").textContent = "YouTube: not configured for this service.";
     $("tracker").textContent = "";
   }
+}
+
+// YouTube's clock minus this machine's, from the poster's replies (docs/youtube.md):
+// past 10 s it is marked, and the warning says what to check.
+function skewCell(p) {
+  if (p.clock_skew === null || p.clock_skew === undefined) return "not measured";
+  const s = `${p.clock_skew > 0 ? "+" : ""}${p.clock_skew.toFixed(1)} s`;
+  return span(s, p.skew_warning ? "bad" : "");
 }
 
 // YouTube's two daily buckets (docs/youtube.md): units for most calls, and

@@ -57,7 +57,7 @@ from companion.bus.redis import RedisBus
 from companion.captions import CaptionEvent
 from companion.transcripts.files import ArchiveFiles
 from workers.poster import caption_url_env
-from workers.poster.format import caption_text, cue_for, postable, timestamp
+from workers.poster.format import cues_for, postable, timestamp
 
 CHANNEL = "en"
 KINDS = ("replica-1", "replica-2", "captioner", "archiver", "poster", "redis")
@@ -274,7 +274,7 @@ class Drill:
     ) -> dict[str, Any]:
         events = await probes.stream()
         finals = [e.seq for e in events if e.final]
-        expected = {_cue(e): e.seq for e in events if postable(e)}
+        expected = {cue: e.seq for e in events if postable(e) for cue in _cues(e)}
         posts = [(r.seq, r.cues) for r in self.ingest.received]
         report: dict[str, Any] = {
             "event": self.event_id,
@@ -300,7 +300,7 @@ class Drill:
             raise RuntimeError(f"{what} did not start within {READY_TIMEOUT:g} s (logs: {logs})")
 
 
-def _cue(event: CaptionEvent) -> tuple[str, str]:
-    """The cue the poster makes of ``event`` (no delay), as the endpoint reads it."""
-    cue = cue_for(event, 0.0, event.at)
-    return timestamp(cue.at), caption_text(event)
+def _cues(event: CaptionEvent) -> list[tuple[str, str]]:
+    """The cues the poster makes of ``event`` (no delay; a long one is cut into
+    several), as the endpoint reads them."""
+    return [(timestamp(cue.at), cue.text) for cue in cues_for(event, 0.0, event.at)]

@@ -68,10 +68,11 @@ Cue = tuple[str, str]  # (timestamp, text) as posted
 def post_figures(
     expected: Mapping[Cue, int], posts: Sequence[tuple[int, Sequence[Cue]]]
 ) -> dict[str, Any]:
-    """``expected``: the cue each postable final should become -> its seq; ``posts``:
-    (post seq, cues) of every POST received, in order. A cue sent in two posts (or
-    twice in one) is a duplicate: YouTube shows it twice. A post sent again with the
-    same seq is a retry, which YouTube does not show again: counted apart."""
+    """``expected``: each cue a postable final should become -> its seq (a long final
+    becomes several cues; it is posted when all of them are); ``posts``: (post seq,
+    cues) of every POST received, in order. A cue sent in two posts (or twice in one)
+    is a duplicate: YouTube shows it twice. A post sent again with the same seq is a
+    retry, which YouTube does not show again: counted apart."""
     sent: Counter[int] = Counter()
     shown: Counter[Cue] = Counter()
     heartbeats = 0
@@ -82,7 +83,8 @@ def post_figures(
         texts = [cue for cue in cues if cue[1]]  # a heartbeat's one cue has no text
         heartbeats += not texts
         shown.update(texts)
-    posted = {expected[cue] for cue in shown if cue in expected}
+    missing = {seq for cue, seq in expected.items() if cue not in shown}
+    posted = {seq for seq in expected.values() if seq not in missing}
     return {
         "finals_posted": len(posted),
         "duplicates": sum(n - 1 for n in shown.values()),

@@ -58,6 +58,8 @@ def test_a_post_sent_again_with_its_seq_is_a_retry_and_a_cue_in_two_posts_a_dupl
     assert figures["lost"] == [3]
     again = post_figures(expected, [(1, [a, b]), (2, [b, c])])  # b under a new seq
     assert again["duplicates"] == 1 and again["lost"] == [] and again["retries"] == 0
+    cut = post_figures({a: 1, b: 1, c: 2}, [(1, [a]), (2, [c])])  # final 1 is two cues
+    assert cut["finals_posted"] == 1 and cut["lost"] == [1]
 
 
 def test_a_viewer_misses_what_it_never_got_unless_a_gap_named_it() -> None:

@@ -642,3 +642,21 @@ def test_serve_keeps_the_posters_numbering_beside_the_archive() -> None:
     poster = build_poster(MemoryBus(), config, "en", "http://x/cc", at)
     assert poster.seq_file is not None and poster.seq_file.path == at
     assert build_poster(MemoryBus(), config, "en", "http://x/cc").seq_file is None
+
+
+async def test_a_poster_that_cannot_keep_its_numbering_still_posts(
+    ingest: tuple[FakeIngest, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, url = ingest
+    (tmp_path / "not-a-folder").write_text("")
+    path = tmp_path / "not-a-folder" / "poster-en.json"
+    bus = MemoryBus()
+    poster = CaptionPoster(bus, "en", url, clock=fake.clock.now, heartbeat=60.0, seq_file=path)
+    task = await started(bus, poster)
+    try:
+        await bus.publish(final("posted anyway", at=fake.clock.now()))
+        await until(lambda: len(fake.delivered()) == 1, "the post")
+    finally:
+        await stop(task)
+    assert posted_texts(fake) == ["posted anyway"]
+    assert sum("cannot keep its numbering" in r.getMessage() for r in caplog.records) == 1

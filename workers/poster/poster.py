@@ -49,7 +49,6 @@ from companion.errors import BusUnavailableError, LostClaim  # importable from h
 from workers.poster.clock import MAX_AGE, SKEW_WARN, Skew, refresh, server_time, stale
 from workers.poster.format import (
     MAX_CUES,
-    Cue,
     Outbox,
     Post,
     body,
@@ -135,6 +134,7 @@ class CaptionPoster:
         self.outbox = Outbox()
         self.skew = Skew()
         self.seq_file = SeqFile(seq_file) if seq_file is not None else None
+        self._seq_file_error = ""
         self.last_event = 0  # bus seq of the last caption settled
         self.claim_ttl = claim_ttl
         self._queue: asyncio.Queue[CaptionEvent] = asyncio.Queue()
@@ -269,7 +269,7 @@ class CaptionPoster:
                 await self._deliver(session, post)
                 continue
             received = self._clock()
-            last, cues = 0, list[Cue]()
+            last, cues = 0, []
             event: CaptionEvent | None = first
             while event is not None:
                 if event.seq > self.last_event:  # not already carried by a resent post
@@ -414,7 +414,13 @@ class CaptionPoster:
                 raise LostClaim(self.channel)
         pending = self.outbox.pending
         if self.seq_file is not None:
-            await asyncio.to_thread(self.seq_file.save, self.outbox.last_seq, pending)
+            try:
+                await asyncio.to_thread(self.seq_file.save, self.outbox.last_seq, pending)
+                self._seq_file_error = ""
+            except OSError as error:  # posting goes on; a restart may number from 1 again
+                if str(error) != self._seq_file_error:
+                    log.error("poster %s: cannot keep its numbering: %s", self.channel, error)
+                self._seq_file_error = str(error)
         doc = {
             "channel": self.channel,
             "instance": self.instance,

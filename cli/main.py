@@ -17,6 +17,7 @@ from cli.bench import bench
 from cli.replay import replay
 from cli.serve import serve
 from cli.worker import worker
+from cli.youtube import youtube
 from companion.errors import CompanionError, exit_code
 
 
@@ -37,5 +38,5 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (replay, serve, worker, export, bench, model, config_group):
+for command in (replay, serve, worker, youtube, export, bench, model, config_group):
     main.add_command(command)

@@ -14,7 +14,8 @@
     │   └── ArchiveLockedError     ... another archiver holds its lock (also an OSError)
     ├── PosterError                a caption poster cannot go on as it was
     │   ├── LostClaim              ... another poster took the channel: stand by
-    │   └── OutboxError            ... a post was numbered out of turn (a bug in the caller)
+    │   ├── OutboxError            ... a post was numbered out of turn (a bug in the caller)
+    │   └── TrialRefused           ... a test caption cannot take the channel's next seq now
     ├── RequestError               a client asked for something wrong (the message is safe to show)
     │   ├── BadRequestError        ... a body or field the route cannot take (``code`` says which)
     │   ├── TooLargeError          ... a body over the limit
@@ -102,6 +103,11 @@ class LostClaim(PosterError):
 
 class OutboxError(PosterError):
     """A post was numbered while another is pending: a bug in the caller."""
+
+
+class TrialRefused(PosterError):
+    """A test caption cannot take the channel's next ``seq`` now (a poster holds the
+    channel, or a post is pending); the message says why, for the organizer."""
 
 
 class RequestError(CompanionError):

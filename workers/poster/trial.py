@@ -1,0 +1,151 @@
+"""A test caption for organizers: its number, its body, and its report. Pure.
+
+``companion youtube test-caption`` posts one cue through a channel's ingestion URL and
+reports YouTube's answer, the round trip and the clock skew (``trial_post`` makes the
+call; this module decides everything else, with no I/O).
+
+Which ``seq`` it takes. YouTube's caption format requires ``seq`` on every POST and
+says the counter "must increase by one between posts of new caption data" and stay
+the same for a retry. So a test post cannot go without one, and a number far outside
+the live range is not safe either: what YouTube does with a jump is not documented,
+and if it keeps the highest number it has seen, every live post after the test would
+look like a retry of an old one and be ignored. A number the live poster will use is
+worse: the live post would be the retry, and its captions lost.
+
+The test therefore takes the channel's *next* number, in the channel's own numbering
+(the poster's report in the bus, ``poster:<channel>``), under the channel's lease
+(``Bus.claim``), the one every poster takes before it posts, and writes the number
+down as used *before* it is sent (``used_report``). The next poster then goes on
+after it, one more, as YouTube asks; no number is taken twice. The cost: the test
+cannot run while a poster holds the channel (``next_seq`` says so; that poster's
+report already shows the skew and round trip), nor while a post is pending (the
+next poster sends it again first, under its number).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from companion.errors import TrialRefused
+from workers.poster.clock import SKEW_WARN, Skew, server_time
+from workers.poster.format import Cue, body
+
+DEFAULT_TEXT = "Test caption from companion"
+REPLY_SHOWN = 200  # characters of YouTube's answer kept in the report
+
+
+def next_seq(report: dict[str, Any] | None) -> int:
+    """The number the test post takes, from the channel's poster report (or None).
+
+    Raises ``TrialRefused`` while a post is pending: its number is the next one, and
+    the next poster sends it again (a retry, for YouTube).
+    """
+    if not report:
+        return 1
+    pending = report.get("pending")
+    if pending:
+        raise TrialRefused(
+            f"post {pending.get('seq', '?')} of this channel is pending: the next poster "
+            "sends it again under its number; start the poster, then test"
+        )
+    return int(report.get("seq", 0)) + 1
+
+
+def used_report(
+    report: dict[str, Any] | None, channel: str, seq: int, last_event: int, now: float
+) -> dict[str, Any]:
+    """The poster report with ``seq`` used, so the next poster numbers after it.
+
+    A channel that had no report gets one whose ``last_event`` is the latest final
+    now (as a poster starting afresh would take), so the next poster does not post
+    the channel's whole history; an existing report keeps its place.
+    """
+    doc = dict(report) if report else {"channel": channel, "last_event": last_event}
+    doc.update(seq=seq, pending=None, active=False, updated=now, test_caption_seq=seq)
+    return doc
+
+
+def trial_body(text: str, now: float) -> str:
+    """The POST body: one cue at ``now`` (this machine's clock, as live captions are)."""
+    line = " ".join(text.split()) or DEFAULT_TEXT
+    return body([Cue(now, line)])
+
+
+@dataclass(frozen=True)
+class TrialReport:
+    """What the test post found, for the organizer (``--json`` prints it as is)."""
+
+    channel: str
+    seq: int
+    accepted: bool
+    status: int | None  # HTTP status; None: no answer
+    message: str  # YouTube's answer (a refusal's reason), or why there was none
+    round_trip_ms: float | None
+    clock_skew: float | None  # YouTube's clock minus ours, s; None: no server time
+    skew_warning: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def skew_warning(skew: float | None) -> str:
+    """The warning past ``clock.SKEW_WARN`` (as the poster's report says it), or ''."""
+    if skew is None or abs(skew) <= SKEW_WARN:
+        return ""
+    side = "ahead of" if skew > 0 else "behind"
+    return (
+        f"YouTube's clock is {abs(skew):.1f} s {side} this machine's "
+        f"(more than {SKEW_WARN:.0f} s): check its time (NTP)"
+    )
+
+
+def read_reply(
+    channel: str, seq: int, status: int, reply: str, sent: float, answered: float
+) -> TrialReport:
+    """The report of an answered post: accepted (2xx) with the skew its server time
+    gives, or refused with YouTube's reason."""
+    said = " ".join(reply.split())[:REPLY_SHOWN]
+    accepted = 200 <= status < 300
+    skew: float | None = None
+    if accepted:
+        server = server_time(reply)
+        if server is not None:
+            skew = round(Skew().measure(sent, answered, server), 3)
+    return TrialReport(
+        channel,
+        seq,
+        accepted,
+        status,
+        said,
+        round(max(answered - sent, 0.0) * 1000, 1),
+        skew,
+        skew_warning(skew),
+    )
+
+
+def no_answer(channel: str, seq: int, why: str) -> TrialReport:
+    """The report of a post that got no answer (network, timeout)."""
+    return TrialReport(channel, seq, False, None, why, None, None, "")
+
+
+def render(report: TrialReport) -> str:
+    """The report for a person: a few lines."""
+    if report.status is None:
+        head = f"channel {report.channel}: no answer from YouTube ({report.message})"
+    elif report.accepted:
+        head = f"channel {report.channel}: accepted (HTTP {report.status})"
+    else:
+        reason = f": {report.message}" if report.message else ""
+        head = f"channel {report.channel}: refused (HTTP {report.status}){reason}"
+    lines = [head, f"  seq: {report.seq}"]
+    if report.round_trip_ms is not None:
+        lines.append(f"  round trip: {report.round_trip_ms:.0f} ms")
+    if report.clock_skew is not None:
+        side = "ahead" if report.clock_skew >= 0 else "behind"
+        lines.append(f"  clock skew: {report.clock_skew:+.3f} s (YouTube {side})")
+    elif report.accepted:
+        lines.append("  clock skew: unknown (no server time in the answer)")
+    if report.skew_warning:
+        lines.append(f"  warning: {report.skew_warning}")
+    return "\n".join(lines)

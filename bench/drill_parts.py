@@ -67,6 +67,16 @@ def event_config_text(event_id: str, recording: Path, archive: Path, model: str)
     )
 
 
+def answers_ping(port: int) -> bool:
+    """Whether the redis-server on ``port`` of this machine answers PING with PONG."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 class RedisProcess:
     """A private redis-server as production should run it: ``appendonly yes``,
     ``appendfsync always`` (docs/security.md, "Faults")."""
@@ -113,12 +123,7 @@ class RedisProcess:
 
     def answers(self) -> bool:
         """Whether it answers PING (loading its AOF, it answers ``-LOADING``: not yet)."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return answers_ping(self.port)
 
 
 class Child:

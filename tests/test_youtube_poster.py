@@ -1,11 +1,12 @@
 """The caption poster against a fake caption ingestion endpoint, over real HTTP.
 
-The endpoint records every POST (its ``seq``, headers and body) and answers as the
-test tells it: 200, an error status, or not at all until released. Like YouTube, it
-refuses a post with a cue more than 60 s from its clock (HTTP 400, "Timestamp skew"),
-and an accepted one gets its server time in the body. Its clock and the posters' are
-the test's (``TestClock``): real time from a chosen start, moved on at will, so an
-outage of minutes passes at once; ``skew`` puts YouTube's clock ahead of it.
+The endpoint (``tests/support/caption_ingest.py``) records every POST (its ``seq``,
+headers and body) and answers as the test tells it: 200, an error status, or not at
+all until released. Like YouTube, it refuses a post with a cue more than 60 s from its
+clock (HTTP 400, "Timestamp skew"), and an accepted one gets its server time in the
+body. Its clock and the posters' are the test's (``TestClock``): real time from a
+chosen start, moved on at will, so an outage of minutes passes at once; ``skew`` puts
+YouTube's clock ahead of it.
 """
 
 from __future__ import annotations
@@ -14,116 +15,29 @@ import asyncio
 import json
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
 from cli import main
 from companion.bus import MemoryBus
 from companion.captions import CaptionEvent, Word
+from tests.support.caption_ingest import CUE, FakeIngest
 from tests.support.waiting import until
 from workers.poster import caption_url_env, caption_urls
-from workers.poster.format import parse_timestamp, timestamp
+from workers.poster.format import parse_timestamp
 from workers.poster.poster import RELEASE, CaptionPoster, poster_key
 
 TIMEOUT = 10.0
-CUE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\n([^\n]*)\n")
-
-
-@dataclass
-class Received:
-    seq: int
-    query: dict[str, str]
-    content_type: str
-    body: str
-    status: int = 0  # 0: never answered
-
-
-class TestClock:
-    """The test's wall clock: real time from ``start``, moved on by ``advance``."""
-
-    __test__ = False
-
-    def __init__(self, start: float | None = None) -> None:
-        self._base = time.time() if start is None else start
-        self._began = time.monotonic()
-
-    def now(self) -> float:
-        return self._base + time.monotonic() - self._began
-
-    def advance(self, seconds: float) -> None:
-        self._base += seconds
-
-    def set(self, unix: float) -> None:
-        self._base, self._began = unix, time.monotonic()
-
-
-SKEW_REFUSED = "Timestamp skew"
-
-
-class FakeIngest:
-    """Records posts; ``answers`` scripts the next statuses (``None``: hold until released);
-    ``down`` answers 503 to everything; a cue more than 60 s from the clock is refused."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.answers: list[int | None] = []
-        self.release = asyncio.Event()
-        self.clock = TestClock()
-        self.skew = 0.0  # YouTube's clock minus the test's
-        self.down = False
-        self.reasons: list[str] = []
-
-    def youtube_now(self) -> float:
-        return self.clock.now() + self.skew
-
-    async def handle(self, request: web.Request) -> web.Response:
-        got = Received(
-            int(request.query["seq"]),
-            dict(request.query),
-            request.headers.get("Content-Type", ""),
-            (await request.read()).decode("utf-8"),
-        )
-        self.received.append(got)
-        answer = self.answers.pop(0) if self.answers else 503 if self.down else 200
-        if answer is None:
-            await self.release.wait()
-            answer = 200
-        reason = ""
-        if answer == 200:
-            for stamp, _ in CUE.findall(got.body):
-                off = parse_timestamp(stamp) - self.youtube_now()
-                if abs(off) > 60:
-                    answer = 400
-                    reason = f"{SKEW_REFUSED} ({abs(off):.0f} sec) is larger than 60 sec"
-                    break
-        got.status = answer
-        self.reasons.append(reason if answer != 200 else "")
-        text = timestamp(self.youtube_now()) if answer == 200 else reason
-        return web.Response(status=answer, text=text)
-
-    def refused_for_skew(self) -> int:
-        return sum(SKEW_REFUSED in reason for reason in self.reasons)
-
-    def delivered(self) -> list[Received]:
-        return [r for r in self.received if r.status == 200]
-
-    def texts(self, post: Received) -> list[str]:
-        return [text for _, text in CUE.findall(post.body) if text]
 
 
 @pytest.fixture
 async def ingest() -> AsyncIterator[tuple[FakeIngest, str]]:
     fake = FakeIngest()
-    app = web.Application()
-    app.router.add_post("/closedcaption", fake.handle)
-    async with TestServer(app, host="127.0.0.1") as server:
+    async with TestServer(fake.app(), host="127.0.0.1") as server:
         yield fake, f"http://127.0.0.1:{server.port}/closedcaption?cid=secret-stream-key"
         fake.release.set()
 

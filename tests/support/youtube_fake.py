@@ -13,6 +13,10 @@ from ``feeds`` when the test lists a feed of its own. Feed reads are recorded ap
 (``feed_reads``, with their query and headers): they cost no quota. ``feed_status``
 makes them fail, ``feed_body`` replaces the document.
 
+``unreachable`` is a network outage: every request, to the API or a feed, loses its
+connection before an answer, and is neither recorded nor charged (it never reached
+YouTube); ``dropped`` counts them.
+
 It holds to YouTube's limits, so a client that breaks them fails here too:
 ``videos.list`` takes at most 50 ids and ``playlistItems.list`` at most 50 results a
 page (more is a 400), and a playlist is served page by page (``nextPageToken``).
@@ -145,6 +149,8 @@ class FakeYouTube:
         self.feed_status = 200  # another status: every feed read fails with it
         self.feed_body: bytes | None = None  # served instead of the feed (a broken one)
         self.feed_reads: list[tuple[dict[str, str], dict[str, str]]] = []  # query, headers
+        self.unreachable = False  # a network outage: every connection is dropped
+        self.dropped = 0  # requests lost to it
 
     def fail_next(self, *reasons: str) -> None:
         """Answer the next calls with these errors (keys of ``ERRORS``), in order."""
@@ -170,7 +176,18 @@ class FakeYouTube:
         app.router.add_get(FEED_PATH, self._feed)
         return app
 
+    def _lost(self, request: web.Request) -> web.Response | None:
+        """During an outage: drop the connection, as the client would see it."""
+        if not self.unreachable:
+            return None
+        self.dropped += 1
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=503)  # never arrives
+
     async def _feed(self, request: web.Request) -> web.Response:
+        if (lost := self._lost(request)) is not None:
+            return lost
         query = dict(request.query)
         self.feed_reads.append((query, dict(request.headers)))
         if self.feed_status != 200:
@@ -193,6 +210,8 @@ class FakeYouTube:
         )
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if (lost := self._lost(request)) is not None:
+            return lost
         method = PATHS[request.path]
         query = dict(request.query)
         self.calls.append((method, query))

@@ -26,6 +26,7 @@
     │   ├── MicrophoneFloodError   ... a console sent audio much faster than real time
     │   ├── Refused                ... the booth desk's rules refuse an action now (``reason``)
     │   ├── TooManySocketsError    ... the service holds all the sockets it takes: try again later
+    │   ├── CaptionTrialError      ... a test caption cannot be asked now (no poster, one pending)
     │   └── TranscriptError        ... an archive request names no such session, caption or format
     │       └── ProgrammeError     ... or a session cannot start or end now (already running …)
     └── YouTubeError               the YouTube Data API refused a call (bad key, not found …)
@@ -179,6 +180,17 @@ class Refused(RequestError):
 
 class TooManySocketsError(RequestError):
     """The service holds as many sockets as it takes, in all or from this address."""
+
+
+class CaptionTrialError(RequestError):
+    """A test caption cannot be asked of a channel's poster now; ``code`` says why:
+    ``no_poster`` (none is running, or none answered) or ``pending`` (one is already
+    on its way). The message is written for the organizer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class TranscriptError(RequestError):

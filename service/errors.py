@@ -18,6 +18,8 @@ error answers it, so every ``CompanionError`` has an answer, at least its root's
     ProgrammeError            409   programme            1008   (its message)
     TranscriptError           404   not_found            1008   (its message)
     TooManySocketsError       503   too_many_sockets     1013   the service is full: try …
+    CaptionTrialError no_poster 503 no_poster          1013   (its message)
+    CaptionTrialError         409   (its code)           1008   (its message)
     RequestError              400   bad_request          1008   (its message)
     BusUnavailableError       503   bus_unavailable      1013   captions are unavailable …
     ArchiveUnavailableError   503   archive_unavailable  1013   the archive is unavailable …
@@ -44,6 +46,7 @@ from companion.errors import (
     ArchiveUnavailableError,
     BadRequestError,
     BusUnavailableError,
+    CaptionTrialError,
     CompanionError,
     MicrophoneFloodError,
     ProgrammeError,
@@ -125,6 +128,15 @@ ANSWERS: tuple[Answer, ...] = (
         CLOSE_TRY_AGAIN,
         "the service is full: try again later",
     ),
+    Answer(
+        CaptionTrialError,
+        web.HTTPServiceUnavailable,
+        "no_poster",
+        CLOSE_TRY_AGAIN,
+        None,
+        when_code="no_poster",
+    ),
+    Answer(CaptionTrialError, web.HTTPConflict, None, CLOSE_POLICY, None),
     Answer(RequestError, web.HTTPBadRequest, "bad_request", CLOSE_POLICY, None),
     Answer(
         BusUnavailableError,

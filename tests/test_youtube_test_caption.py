@@ -89,10 +89,12 @@ def test_the_used_report_keeps_the_posters_place_and_marks_the_number_used() -> 
     assert used_report(None, "en", 1, 17, 100.0)["last_event"] == 17  # starts after now
 
 
-def test_the_body_is_one_cue_at_now() -> None:
+def test_the_body_is_one_cue_at_now_marked_as_a_test() -> None:
     cues = parse_body(trial_body("  hello\n  world ", 1_700_000_000.0))
-    assert [(c.at, c.text) for c in cues] == [(1_700_000_000.0, "hello world")]
-    assert parse_body(trial_body("", 1.0))[0].text == DEFAULT_TEXT
+    assert [(c.at, c.text) for c in cues] == [
+        (1_700_000_000.0, "[test caption] 22:13:20 UTC hello world")
+    ]
+    assert parse_body(trial_body("", 1.0))[0].text.endswith(DEFAULT_TEXT)
 
 
 def test_an_accepted_reply_measures_the_skew_and_warns_past_10_s() -> None:
@@ -127,7 +129,7 @@ async def test_the_test_takes_the_next_seq_and_the_poster_goes_on_after_it(
     report = await post_test_caption(bus, "en", url, "hello")
     assert report.accepted and report.seq == 8 and fake.seqs == ["8"]
     assert report.clock_skew == pytest.approx(1.5, abs=0.2)
-    assert [c.text for c in parse_body(fake.bodies[0])] == ["hello"]
+    assert [c.text for c in parse_body(fake.bodies[0])][0].endswith(" UTC hello")
     assert (await bus.get_state())[poster_key("en")]["seq"] == 8
     # the lease is let go: a poster takes the channel and numbers its posts from 9
     poster = CaptionPoster(bus, "en", url, heartbeat=0.05)

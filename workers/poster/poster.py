@@ -11,12 +11,12 @@ Nothing is posted twice: before each post its number and body are written to the
 bus state (``poster:<channel>``), so a poster that restarts sends a pending post
 again with the *same* seq (a retry, for YouTube) and goes on after the last caption
 it carried. That document is also the poster's report to organizers (counts, last
-error). One poster per channel: each holds the channel's lease on the bus
-(``Bus.claim``, atomic), renewed with every report and every third of ``claim_ttl``
-whether it posts or not; a second poster (or the same one restarted after a crash)
-stands by, and takes over once the first lets go (it stops) or its lease lapses,
-``claim_ttl`` seconds after its last renewal (it was killed, or lost the bus). A
-poster whose renewal is refused posts nothing more: each post checks the lease first.
+error). One poster per channel: each holds the channel's lease on the bus (``lease``);
+a poster whose renewal is refused posts nothing more: each post checks the lease first.
+
+A test caption an organizer asks for over the bus (``trial_desk``) goes out as the
+poster's next post, numbered like any other, so the channel's ``seq`` has no gap and
+no number twice; it is tried once, and its answer written back for the organizer.
 
 Captions YouTube will take (``clock``): each reply's server time measures the skew
 between YouTube's clock and ours, shown in the report (``clock_skew``) and logged as
@@ -44,6 +44,7 @@ import aiohttp
 from yarl import URL
 
 from companion.bus.base import Bus
+from companion.caption_trial import poster_key as poster_key  # importable from here as before
 from companion.captions import CaptionEvent
 from companion.errors import BusUnavailableError, LostClaim  # importable from here as before
 from workers.poster.clock import MAX_AGE, SKEW_WARN, Skew, refresh, server_time, stale
@@ -60,19 +61,18 @@ from workers.poster.format import (
     retry_delay,
     timestamp,
 )
+from workers.poster.lease import CLAIM_TTL, STANDBY_CHECK, Lease
+from workers.poster.lease import RELEASE as RELEASE  # importable from here as before
+from workers.poster.lease import claim_key as claim_key
 from workers.poster.seqfile import SeqFile
+from workers.poster.trial import no_answer, outcome, read_reply, trial_body
+from workers.poster.trial_desk import TrialDesk
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
-CLAIM_TTL = 5.0  # how long a killed poster's lease keeps its restart (or a standby) waiting
-STANDBY_CHECK = 1.0
 REPLY_SHOWN = 200  # characters of a refusal's body kept in the report's last_error
-
-
-def poster_key(channel: str) -> str:
-    """The state key of a channel's poster report."""
-    return f"poster:{channel}"
+Reply = tuple[int, str, float, float]  # HTTP status, body, sent and answered (our clock)
 
 
 @dataclass
@@ -92,14 +92,7 @@ class PosterStats:
     clock_skew: float | None = None  # YouTube's clock minus ours, s; None: not measured
     round_trip: float | None = None  # s, of the latest reply that measured the skew
     skew_warning: str = ""  # set while the skew is past clock.SKEW_WARN
-
-
-RELEASE = 0.001  # a claim renewed for a millisecond: let go
-
-
-def claim_key(channel: str) -> str:
-    """The bus lease that makes one poster per channel."""
-    return f"poster:{channel}"
+    test_captions: int = 0  # test captions sent for organizers (counted apart from posts)
 
 
 class CaptionPoster:
@@ -126,7 +119,6 @@ class CaptionPoster:
         self.delay = delay
         self.heartbeat = heartbeat
         self.timeout = timeout
-        self.standby_check = standby_check
         self._clock = clock
         self._draw = draw
         self.instance = uuid.uuid4().hex[:12]
@@ -136,8 +128,9 @@ class CaptionPoster:
         self.seq_file = SeqFile(seq_file) if seq_file is not None else None
         self._seq_file_error = ""
         self.last_event = 0  # bus seq of the last caption settled
-        self.claim_ttl = claim_ttl
-        self._queue: asyncio.Queue[CaptionEvent] = asyncio.Queue()
+        self.lease = Lease(bus, channel, self.instance, claim_ttl, standby_check)
+        self.trials = TrialDesk(bus, channel, clock)
+        self._queue: asyncio.Queue[CaptionEvent | None] = asyncio.Queue()  # None: a wake-up
 
     def __repr__(self) -> str:  # the URL is a secret
         return f"CaptionPoster(channel={self.channel!r}, instance={self.instance!r})"
@@ -145,7 +138,7 @@ class CaptionPoster:
     async def run(self) -> None:
         """Post until cancelled; the report says ``active: false`` afterwards."""
         while True:
-            await self._wait_for_turn()
+            await self.lease.wait_for_turn()
             lost = False
             timeout = aiohttp.ClientTimeout(total=self.timeout)
             try:
@@ -155,14 +148,18 @@ class CaptionPoster:
                     if pending is not None:
                         log.info("poster %s: sending post %d again", self.channel, pending.seq)
                         await self._deliver(session, pending)
-                    reader = asyncio.create_task(self._read(), name=f"poster-read-{self.channel}")
-                    keeper = asyncio.create_task(
-                        self._keep_claim(), name=f"poster-lease-{self.channel}"
-                    )
+                    tasks = [
+                        asyncio.create_task(job, name=f"poster-{what}-{self.channel}")
+                        for what, job in (
+                            ("read", self._read()),
+                            ("lease", self.lease.keep()),
+                            ("trials", self.trials.watch(lambda: self._queue.put_nowait(None))),
+                        )
+                    ]
                     try:
                         await self._post_loop(session)
                     finally:
-                        for task in (reader, keeper):
+                        for task in tasks:
                             task.cancel()
                             with contextlib.suppress(asyncio.CancelledError):
                                 await task
@@ -173,36 +170,12 @@ class CaptionPoster:
                 if not lost:
                     with contextlib.suppress(Exception):  # best effort: the report goes stale
                         await self._persist(active=False)
-                        await self.bus.claim(claim_key(self.channel), self.instance, RELEASE)
+                        await self.lease.release()
 
     # -- taking over ------------------------------------------------------------------
 
     async def _report(self) -> dict[str, Any] | None:
         return (await self.bus.get_state()).get(poster_key(self.channel))
-
-    async def _wait_for_turn(self) -> None:
-        """Stand by until this poster holds the channel's claim (one poster per channel).
-
-        The claim is atomic on the bus, so two posters starting at once cannot both
-        post; a poster renews it with every report and lets it go when it stops, and
-        one that is killed loses it ``claim_ttl`` seconds after its last renewal.
-        """
-        said = False
-        while True:
-            try:
-                if await self.bus.claim(claim_key(self.channel), self.instance, self.claim_ttl):
-                    return
-                if not said:
-                    doc = await self._report() or {}
-                    log.warning(
-                        "poster %s: another poster (%s) is active; standing by",
-                        self.channel,
-                        doc.get("instance", "?"),
-                    )
-                    said = True
-            except BusUnavailableError as error:
-                log.warning("poster %s: cannot claim the channel: %s", self.channel, error)
-            await asyncio.sleep(self.standby_check)
 
     async def _resume(self) -> Post | None:
         """Pick up numbering and position from the last report, or start after now."""
@@ -236,21 +209,6 @@ class CaptionPoster:
         self.last_event = latest[-1].seq if latest else 0
         return self.outbox.pending
 
-    async def _keep_claim(self) -> None:
-        """Renew the lease every third of its life, posting or idle, so that it outlives
-        a killed poster by ``claim_ttl`` seconds and not by its heartbeats. A refusal
-        (another poster holds the channel) stops the renewals; the next post's check
-        then raises ``LostClaim`` before anything is sent."""
-        while True:
-            await asyncio.sleep(self.claim_ttl / 3)
-            try:
-                held = await self.bus.claim(claim_key(self.channel), self.instance, self.claim_ttl)
-            except BusUnavailableError:
-                continue  # cannot tell while the bus is down: keep the channel
-            if not held:
-                log.error("poster %s: another poster holds the channel now", self.channel)
-                return
-
     # -- posting ----------------------------------------------------------------------
 
     async def _read(self) -> None:
@@ -260,6 +218,8 @@ class CaptionPoster:
 
     async def _post_loop(self, session: aiohttp.ClientSession) -> None:
         while True:
+            if self.trials.due:  # after the post in flight, before the next captions
+                await self._send_trial(session)
             try:
                 first = await asyncio.wait_for(self._queue.get(), self.heartbeat)
             except TimeoutError:
@@ -270,7 +230,7 @@ class CaptionPoster:
                 continue
             received = self._clock()
             last, cues = 0, []
-            event: CaptionEvent | None = first
+            event = first  # None: woken up for a test caption
             while event is not None:
                 if event.seq > self.last_event:  # not already carried by a resent post
                     last = event.seq
@@ -289,6 +249,26 @@ class CaptionPoster:
                 continue
             post = self.outbox.next(body(fresh), last, len(fresh))
             await self._deliver(session, post)
+
+    async def _send_trial(self, session: aiohttp.ClientSession) -> None:
+        """An organizer's test caption, as the next post: numbered, written down, tried
+        once (an unanswered one may have reached YouTube: its number stays used)."""
+        request = await self.trials.take()
+        if request is None:  # withdrawn, or too old now
+            return
+        post = self.outbox.next(trial_body(request.text, self.skew.youtube_now(self._clock())))
+        await self.trials.sending(request, post.seq)
+        await self._persist(True)  # the pending post is known before it is sent
+        answer = await self._exchange(session, post)
+        self.outbox.settle(post)
+        self.stats.test_captions += 1
+        await self._persist(True)
+        if isinstance(answer, str):
+            report = no_answer(self.channel, post.seq, answer)
+        else:
+            report = read_reply(self.channel, post.seq, *answer)
+        log.info("poster %s: test caption %d: %s", self.channel, post.seq, outcome(report))
+        await self.trials.answered(request, report)
 
     def _dropped(self, cues: int, youtube_now: float) -> None:
         self.stats.stale_dropped += cues
@@ -353,10 +333,8 @@ class CaptionPoster:
             )
         await self._persist(True)
 
-    async def _send(
-        self, session: aiohttp.ClientSession, post: Post
-    ) -> tuple[int | None, str | None]:
-        """One try: (HTTP status or None, None on success or what went wrong)."""
+    async def _exchange(self, session: aiohttp.ClientSession, post: Post) -> Reply | str:
+        """One try: the reply (an accepted one measures the skew), or why none came."""
         url = self._url.update_query(seq=str(post.seq))
         sent = self._clock()
         try:
@@ -366,16 +344,25 @@ class CaptionPoster:
                 reply = (await response.read()).decode("utf-8", "replace")
                 answered = self._clock()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return None, f"no answer from the endpoint ({type(exc).__name__})"
+            return f"no answer from the endpoint ({type(exc).__name__})"
         if 200 <= response.status < 300:
             server = server_time(reply)
             if server is not None:
                 self._measured(sent, answered, server)
-            return response.status, None
+        return response.status, reply, sent, answered
+
+    async def _send(
+        self, session: aiohttp.ClientSession, post: Post
+    ) -> tuple[int | None, str | None]:
+        """One try: (HTTP status or None, None on success or what went wrong)."""
+        answer = await self._exchange(session, post)
+        if isinstance(answer, str):
+            return None, answer
+        status, reply, _, _ = answer
+        if 200 <= status < 300:
+            return status, None
         said = " ".join(reply.split())[:REPLY_SHOWN]  # YouTube's reason, e.g. its skew
-        return response.status, f"the endpoint answered {response.status}" + (
-            f": {said}" if said else ""
-        )
+        return status, f"the endpoint answered {status}" + (f": {said}" if said else "")
 
     def _measured(self, sent: float, answered: float, server: float) -> None:
         skew = self.skew.measure(sent, answered, server)
@@ -407,7 +394,7 @@ class CaptionPoster:
     async def _persist(self, active: bool) -> None:
         if active:
             try:
-                held = await self.bus.claim(claim_key(self.channel), self.instance, self.claim_ttl)
+                held = await self.lease.renew()
             except BusUnavailableError:
                 held = True  # cannot tell while the bus is down: keep the channel
             if not held:

@@ -1,8 +1,12 @@
 """A test caption for organizers: its number, its body, and its report. Pure.
 
-``companion youtube test-caption`` posts one cue through a channel's ingestion URL and
-reports YouTube's answer, the round trip and the clock skew (``trial_post`` makes the
-call; this module decides everything else, with no I/O).
+A test caption is one cue posted through a channel's ingestion URL, to report YouTube's
+answer, the round trip and the clock skew. While a poster runs for the channel, the
+poster itself sends it as its next post, asked over the bus (the dashboard's button,
+or ``companion youtube test-caption``; ``companion/caption_trial.py`` has the
+documents, ``trial_desk`` the poster's side). While none runs, the command posts it
+itself (``trial_post`` makes the call). This module decides everything else, with no
+I/O.
 
 Which ``seq`` it takes. YouTube's caption format requires ``seq`` on every POST and
 says the counter "must increase by one between posts of new caption data" and stay
@@ -16,22 +20,36 @@ The test therefore takes the channel's *next* number, in the channel's own numbe
 (the poster's report in the bus, ``poster:<channel>``), under the channel's lease
 (``Bus.claim``), the one every poster takes before it posts, and writes the number
 down as used *before* it is sent (``used_report``). The next poster then goes on
-after it, one more, as YouTube asks; no number is taken twice. The cost: the test
-cannot run while a poster holds the channel (``next_seq`` says so; that poster's
-report already shows the skew and round trip), nor while a post is pending (the
-next poster sends it again first, under its number).
+after it, one more, as YouTube asks; no number is taken twice. It cannot post while a
+poster holds the channel (that poster numbers the channel's posts: it is asked to send
+the test instead), nor while a post is pending (the next poster sends it again first,
+under its number).
+
+Sent by the live poster, the test is simply its next post: numbered by its ``Outbox``
+like any other, written down as pending before it is sent, and settled once answered,
+so the captions after it take the number after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from companion.caption_trial import (
+    ACCEPTED,
+    MARK,
+    NO_ANSWER,
+    REFUSED,
+    TrialRequest,
+    TrialResult,
+    clean_text,
+)
+from companion.caption_trial import DEFAULT_TEXT as DEFAULT_TEXT  # importable from here
 from companion.errors import TrialRefused
 from workers.poster.clock import SKEW_WARN, Skew, server_time
 from workers.poster.format import Cue, body
 
-DEFAULT_TEXT = "Test caption from companion"
 REPLY_SHOWN = 200  # characters of YouTube's answer kept in the report
 
 
@@ -66,10 +84,16 @@ def used_report(
     return doc
 
 
+def trial_line(text: str, now: float) -> str:
+    """The test cue's text, marked as a test with its time (UTC): it shows in the
+    broadcast's captions, to anyone watching."""
+    return f"{MARK} {datetime.fromtimestamp(now, UTC):%H:%M:%S} UTC {clean_text(text)}"
+
+
 def trial_body(text: str, now: float) -> str:
-    """The POST body: one cue at ``now`` (this machine's clock, as live captions are)."""
-    line = " ".join(text.split()) or DEFAULT_TEXT
-    return body([Cue(now, line)])
+    """The POST body: one marked cue at ``now``. The command stamps it with this
+    machine's clock, the live poster with YouTube's as it knows it (as its heartbeats)."""
+    return body([Cue(now, trial_line(text, now))])
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,39 @@ def read_reply(
 def no_answer(channel: str, seq: int, why: str) -> TrialReport:
     """The report of a post that got no answer (network, timeout)."""
     return TrialReport(channel, seq, False, None, why, None, None, "")
+
+
+def outcome(report: TrialReport) -> str:
+    """``accepted``, ``refused`` or ``no_answer``."""
+    if report.status is None:
+        return NO_ANSWER
+    return ACCEPTED if report.accepted else REFUSED
+
+
+def answered_result(request: TrialRequest, report: TrialReport, now: float) -> TrialResult:
+    """The result document of a request the live poster sent: its report, and whose."""
+    fields = report.as_dict()
+    del fields["channel"]
+    return TrialResult(
+        request.id, request.channel, outcome(report), now, request.at, request.by, **fields
+    )
+
+
+def report_of(result: TrialResult) -> TrialReport | None:
+    """The report in a result from the poster, for ``render``; None when it was not
+    sent (expired) or not answered yet (sending)."""
+    if result.outcome not in (ACCEPTED, REFUSED, NO_ANSWER) or result.seq is None:
+        return None
+    return TrialReport(
+        result.channel,
+        result.seq,
+        result.accepted,
+        result.status,
+        result.message,
+        result.round_trip_ms,
+        result.clock_skew,
+        result.skew_warning,
+    )
 
 
 def render(report: TrialReport) -> str:

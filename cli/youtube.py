@@ -24,14 +24,16 @@ def youtube() -> None:
 def test_caption(channel: str, text: str | None, as_json: bool, config_path: Path | None) -> None:
     """Post one caption through a channel's ingestion URL (COMPANION_CAPTION_URL_<ID>) under
     its next seq (REDIS_URL), and report YouTube's answer, the round trip and the clock
-    skew. Exits 1 when YouTube refuses it or does not answer."""
+    skew. While a poster runs for the channel, that poster sends it as its next post.
+    Exits 1 when YouTube refuses it or does not answer."""
     import asyncio
     import os
 
     from companion.bus import open_bus
+    from companion.caption_trial import TrialResult
     from workers.poster import caption_url_env, caption_urls
-    from workers.poster.trial import DEFAULT_TEXT, TrialReport, render
-    from workers.poster.trial_post import post_test_caption
+    from workers.poster.trial import TrialReport, render, render_result
+    from workers.poster.trial_post import send_test_caption
 
     config = event_config(config_path)
     channel = config.channel(channel).id
@@ -42,18 +44,24 @@ def test_caption(channel: str, text: str | None, as_json: bool, config_path: Pat
         )
     url = require_redis_url(
         "REDIS_URL is not set: the test caption takes the channel's next seq from the posters' "
-        "numbering in Redis (see docs/youtube.md, 'A test caption')"
+        "numbering in Redis; with companion serve on its in-memory bus, use the dashboard's "
+        "'Send a test caption' (see docs/youtube.md, 'A test caption')"
     )
 
-    async def run() -> TrialReport:
+    async def run() -> TrialReport | TrialResult:
         bus = open_bus(url, namespace=config.event.id)
         await bus.start()
         try:
-            return await post_test_caption(bus, channel, ingestion, text or DEFAULT_TEXT)
+            return await send_test_caption(
+                bus, channel, ingestion, text, by="companion youtube test-caption"
+            )
         finally:
             await bus.close()
 
     report = asyncio.run(run())
-    click.echo(json.dumps(report.as_dict()) if as_json else render(report))
+    if isinstance(report, TrialResult):
+        click.echo(json.dumps(report.as_doc()) if as_json else render_result(report))
+    else:
+        click.echo(json.dumps(report.as_dict()) if as_json else render(report))
     if not report.accepted:
         raise SystemExit(1)

@@ -47,6 +47,10 @@ EXPIRED = "expired"
 OUTCOMES = (SENDING, ACCEPTED, REFUSED, NO_ANSWER, EXPIRED)
 
 
+REQUEST_PREFIX = "poster-trial:"
+RESULT_PREFIX = "poster-trial-result:"
+
+
 def poster_key(channel: str) -> str:
     """The state key of a channel's poster report (``workers/poster``'s numbering)."""
     return f"poster:{channel}"
@@ -54,12 +58,12 @@ def poster_key(channel: str) -> str:
 
 def request_key(channel: str) -> str:
     """The state key of a channel's test caption request (also its lease's key)."""
-    return f"poster-trial:{channel}"
+    return REQUEST_PREFIX + channel
 
 
 def result_key(channel: str) -> str:
     """The state key of the answer to a channel's latest test caption request."""
-    return f"poster-trial-result:{channel}"
+    return RESULT_PREFIX + channel
 
 
 def poster_running(report: dict[str, Any] | None) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from companion.caption_trial import REQUEST_PREFIX, RESULT_PREFIX
 from companion.redact import redact_source, redact_text
 
 STALE_AFTER = 15.0
@@ -87,9 +88,18 @@ def total_listeners(
     return totals
 
 
-# poster reports: GET /api/admin/youtube; the archiver's health: GET /api/archive
-# captioner reports name their sources, which may hold secrets (SRT passphrases …)
-INTERNAL_PREFIXES = ("listeners:", "poster:", "archiver:", "boothlog", "captioner:")
+# poster reports and test captions: GET /api/admin/youtube; the archiver's health:
+# GET /api/archive; captioner reports name their sources, which may hold secrets (SRT
+# passphrases …)
+INTERNAL_PREFIXES = (
+    "listeners:",
+    "poster:",
+    REQUEST_PREFIX,
+    RESULT_PREFIX,
+    "archiver:",
+    "boothlog",
+    "captioner:",
+)
 
 
 def is_public(key: str) -> bool:

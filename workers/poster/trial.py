@@ -38,6 +38,7 @@ from typing import Any
 
 from companion.caption_trial import (
     ACCEPTED,
+    EXPIRED,
     MARK,
     NO_ANSWER,
     REFUSED,
@@ -206,3 +207,16 @@ def render(report: TrialReport) -> str:
     if report.skew_warning:
         lines.append(f"  warning: {report.skew_warning}")
     return "\n".join(lines)
+
+
+def render_result(result: TrialResult) -> str:
+    """The answer of a test caption the channel's poster sent, for a person."""
+    report = report_of(result)
+    if report is not None:
+        return render(report) + "\n  sent by the channel's poster, as its next post"
+    if result.outcome == EXPIRED:
+        return f"channel {result.channel}: not sent ({result.message})"
+    return (
+        f"channel {result.channel}: the poster sent it as post {result.seq}; YouTube has not "
+        "answered yet (the dashboard shows its answer)"
+    )

@@ -1,8 +1,11 @@
 """The test caption's I/O: the channel's lease and numbering on the bus, and one POST.
 
 Everything it decides is in ``trial`` (pure); the module docstring there says why the
-test takes the channel's next ``seq`` under the channel's lease. The ingestion URL is
-a secret: it is never logged, and no error here carries it.
+test takes the channel's next ``seq`` under the channel's lease. ``send_test_caption`` is
+the command's way: it posts itself while no poster holds the channel, and otherwise
+asks that poster over the bus (``companion/caption_trial_ask.py``) to send it as its
+next post. The ingestion URL is a secret: it is never logged, and no error here
+carries it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import aiohttp
 from yarl import URL
 
 from companion.bus.base import Bus
+from companion.caption_trial import TrialResult
+from companion.caption_trial_ask import WAIT, ask_poster
 from companion.errors import TrialRefused
 from workers.poster.poster import RELEASE, TIMEOUT, claim_key, poster_key
 from workers.poster.trial import (
+    DEFAULT_TEXT,
     TrialReport,
     next_seq,
     no_answer,
@@ -63,9 +69,44 @@ async def post_test_caption(
     if not await bus.claim(claim_key(channel), owner, timeout + LEASE_MARGIN):
         raise TrialRefused(
             f"a poster is posting channel {channel} now, and it numbers the channel's posts: "
-            "its report (dashboard, /api/admin/youtube) shows the clock skew and round trip; "
-            "stop it to post a test caption"
+            "ask it for the test caption (send_test_caption)"
         )
+    return await _post_held(bus, channel, url, text, owner, timeout=timeout, clock=clock)
+
+
+async def send_test_caption(
+    bus: Bus,
+    channel: str,
+    url: str,
+    text: str | None,
+    *,
+    by: str,
+    wait: float = WAIT,
+    timeout: float = TIMEOUT,
+    clock: Callable[[], float] = time.time,
+) -> TrialReport | TrialResult:
+    """A test caption for ``channel``: posted here under its next ``seq`` while no poster
+    holds the channel (a ``TrialReport``), else sent by that poster as its next post
+    (its ``TrialResult``). Raises ``TrialRefused`` (a post is pending) or
+    ``CaptionTrialError`` (the poster did not answer, or another test is on its way)."""
+    owner = f"test-caption-{uuid.uuid4().hex[:8]}"
+    if await bus.claim(claim_key(channel), owner, timeout + LEASE_MARGIN):
+        line = text or DEFAULT_TEXT
+        return await _post_held(bus, channel, url, line, owner, timeout=timeout, clock=clock)
+    return await ask_poster(bus, channel, text, by, wait=wait, clock=clock)
+
+
+async def _post_held(
+    bus: Bus,
+    channel: str,
+    url: str,
+    text: str,
+    owner: str,
+    *,
+    timeout: float,
+    clock: Callable[[], float],
+) -> TrialReport:
+    """The direct post, under the channel's lease (``owner`` holds it; let go here)."""
     try:
         report = (await bus.get_state()).get(poster_key(channel))
         seq = next_seq(report)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from companion.bus.base import Bus
 from companion.caption_trial import (
     MAX_AGE,
+    TrialRequest,
     TrialResult,
     new_request,
     pending_message,
@@ -69,7 +70,8 @@ async def ask_poster(
         )
     request = new_request(channel, text, by, clock(), uuid.uuid4().hex)
     lease = request_key(channel)
-    if not await bus.claim(lease, request.id, LEASE):
+    if not await _take(bus, channel, request.id):
+        state = await bus.get_state()
         raise CaptionTrialError("pending", pending_message(state.get(lease), channel, clock()))
     result: TrialResult | None = None
     try:
@@ -93,3 +95,18 @@ async def ask_poster(
     finally:
         if result is None or result.final:  # else the poster lets it go once answered
             await bus.claim(lease, request.id, RELEASE)
+
+
+async def _take(bus: Bus, channel: str, owner: str) -> bool:
+    """Take the channel's request lease. One whose request is answered is being let go
+    (a release is a renewal for ``RELEASE`` s): it is tried again once that has passed."""
+    lease = request_key(channel)
+    if await bus.claim(lease, owner, LEASE):
+        return True
+    state = await bus.get_state()
+    held = TrialRequest.from_doc(state.get(lease), channel)
+    answered = held is not None and result_for(state.get(result_key(channel)), held.id)
+    if not (answered and answered.final):
+        return False
+    await asyncio.sleep(RELEASE * 10)
+    return await bus.claim(lease, owner, LEASE)

@@ -129,7 +129,8 @@ async def test_the_test_takes_the_next_seq_and_the_poster_goes_on_after_it(
     report = await post_test_caption(bus, "en", url, "hello")
     assert report.accepted and report.seq == 8 and fake.seqs == ["8"]
     assert report.clock_skew == pytest.approx(1.5, abs=0.2)
-    assert [c.text for c in parse_body(fake.bodies[0])][0].endswith(" UTC hello")
+    cues = parse_body(fake.bodies[0])
+    assert len(cues) == 1 and cues[0].text.endswith(" UTC hello")
     assert (await bus.get_state())[poster_key("en")]["seq"] == 8
     # the lease is let go: a poster takes the channel and numbers its posts from 9
     poster = CaptionPoster(bus, "en", url, heartbeat=0.05)

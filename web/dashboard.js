@@ -7,6 +7,8 @@ const TOKEN_KEY = "companion.organizer";
 let token = "";
 let timer = null;
 let eventId = "event";
+let youtubeNow = null; // the latest /api/admin/youtube, to redraw the posters between refreshes
+const trials = {}; // channel -> this page's own test caption: { busy } or { result | error, at }
 
 function keepToken(value) {
   token = value;
@@ -111,17 +113,94 @@ function showChannels(state, youtube) {
       .map(([id, d]) => ` · feed of ${id} failed (${d.feed_error}): reading its uploads instead`);
     $("tracker").textContent =
       `Tracker: ${t.tracking ? "on" : "off"}` + (t.last_error ? ` · last error: ${t.last_error}` : "") + (t.next_check ? ` · next check ${when(t.next_check)}` : "") + feeds.join("");
-    const posters = Object.entries(youtube.posters || {});
-    $("posters-box").hidden = !posters.length;
-    $("posters").replaceChildren(
-      ...posters.map(([channel, p]) =>
-        row(cell(channel), cell(p.active ? "yes" : "no"), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.stale_dropped, "num"), cell(skewCell(p)), cell(p.skew_warning || p.last_error)),
-      ),
-    );
+    showPosters(youtube);
   } else {
     $("quota").textContent = "YouTube: not configured for this service.";
     $("tracker").textContent = "";
   }
+}
+
+function showPosters(youtube) {
+  youtubeNow = youtube;
+  const posters = Object.entries(youtube.posters || {});
+  const latest = youtube.test_captions || {};
+  $("posters-box").hidden = !posters.length;
+  $("posters").replaceChildren(
+    ...posters.map(([channel, p]) =>
+      row(cell(channel), cell(p.active ? "yes" : "no"), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.stale_dropped, "num"), cell(skewCell(p)), cell(p.skew_warning || p.last_error), cell(trialCell(channel, latest[channel]))),
+    ),
+  );
+}
+
+// ------------------------------------------------------------------ test captions
+// "Send a test caption": the channel's running poster sends one marked cue as its next
+// post and the service answers with YouTube's answer (docs/youtube.md, "A test caption").
+// This page's own answer shows until a newer one comes with the refresh.
+function trialCell(channel, latest) {
+  const box = document.createElement("div");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Send a test caption";
+  button.setAttribute("aria-label", `Send a test caption on channel ${channel}`);
+  const mine = trials[channel];
+  button.disabled = Boolean(mine && mine.busy);
+  button.addEventListener("click", () => sendTrial(channel));
+  const out = document.createElement("div");
+  out.id = `trial-${channel}`;
+  out.setAttribute("role", "status");
+  if (mine && mine.busy) out.append(span("sending…", "muted"));
+  else if (mine && mine.error && !(latest && latest.at > mine.at)) out.append(span(mine.error, "bad"));
+  else {
+    const shown = mine && mine.result && !(latest && latest.at > mine.result.at) ? mine.result : latest;
+    if (shown) out.append(...trialLines(shown));
+  }
+  box.append(button, out);
+  return box;
+}
+
+function trialLines(r) {
+  const head = {
+    accepted: [`accepted (seq ${r.seq})`, "ok"],
+    refused: [`refused (HTTP ${r.status})${r.message ? `: ${r.message}` : ""}`, "bad"],
+    no_answer: [`no answer from YouTube (${r.message})`, "bad"],
+    expired: [`not sent: ${r.message}`, "warn"],
+    sending: [`sent as post ${r.seq}; waiting for YouTube's answer…`, "warn"],
+  }[r.outcome] || [r.outcome, ""];
+  const lines = [span(head[0], head[1])];
+  if (r.round_trip_ms != null) lines.push(span(` · round trip ${Math.round(r.round_trip_ms)} ms`));
+  if (r.clock_skew != null) {
+    const far = Math.abs(r.clock_skew) > 10;
+    lines.push(span(` · clock skew ${r.clock_skew > 0 ? "+" : ""}${r.clock_skew.toFixed(1)} s`, far ? "bad" : ""));
+    if (far) lines.push(span(` — ${r.skew_warning || "more than 10 s: check this machine's clock (NTP)"}`, "bad"));
+  }
+  lines.push(span(` · ${since(r.at)}`, "muted"));
+  return lines;
+}
+
+async function sendTrial(channel) {
+  trials[channel] = { busy: true };
+  if (youtubeNow) showPosters(youtubeNow);
+  let answer;
+  try {
+    const response = await fetch("/api/admin/youtube/test-caption", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ channel, by: "organizer (dashboard)" }),
+      cache: "no-store",
+    });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    const ok = (response.status === 200 || response.status === 202) && body;
+    answer = ok ? { result: body } : { error: (body && body.message) || `The service answered ${response.status}.` };
+  } catch {
+    answer = { error: "The service cannot be reached." };
+  }
+  trials[channel] = { ...answer, at: Date.now() / 1000 };
+  if (youtubeNow) showPosters(youtubeNow);
 }
 
 // YouTube's clock minus this machine's, from the poster's replies (docs/youtube.md):

@@ -5,7 +5,10 @@ a channel on the bus and POSTs (aiohttp). A channel posts when its ingestion URL
 a secret, is in the environment as ``COMPANION_CAPTION_URL_<CHANNEL>`` and its
 ``youtube.post_captions`` is on. ``clock`` is YouTube's clock as the replies tell it
 and which cues it will still take (pure); ``seqfile`` keeps the numbering of posts
-beside the archive when the bus (in memory) does not outlive the process.
+beside the archive when the bus (in memory) does not outlive the process; ``lease``
+makes one poster per channel. A test caption for organizers: ``trial`` (its number,
+body and report, pure), ``trial_desk`` (the running poster's side of a request over
+the bus) and ``trial_post`` (the command's own post while no poster runs).
 docs/youtube.md has the setup.
 """
 

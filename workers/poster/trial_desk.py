@@ -93,4 +93,7 @@ class TrialDesk:
 
     async def _write(self, result: TrialResult, request: TrialRequest) -> None:
         await self.bus.set_state(result_key(self.channel), result.as_doc())
-        await self.bus.claim(request_key(self.channel), request.id, RELEASE)
+        try:
+            await self.bus.claim(request_key(self.channel), request.id, RELEASE)
+        except BusUnavailableError:  # the request's lease lapses on its own (a minute)
+            log.info("poster %s: cannot let the test caption request go now", self.channel)

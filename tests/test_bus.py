@@ -486,3 +486,69 @@ async def test_a_deleted_state_document_is_gone(bus: Bus) -> None:
     await bus.delete_state("never:there")  # no error
     state = await bus.get_state()
     assert "listeners:gone" not in state and state["listeners:kept"]["channels"] == {"en": 1}
+
+
+# -- segments: both backends -------------------------------------------------------------
+
+
+async def test_a_segment_is_stored_once_and_never_overwritten(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a  # two processes, or one
+    assert await a.get_segment("en", 7) is None
+    assert await a.put_segment("en", 7, '{"n": 7, "text": "첫째"}', 60)
+    assert not await b.put_segment("en", 7, '{"n": 7, "text": "other"}', 60)  # refused
+    assert await b.get_segment("en", 7) == '{"n": 7, "text": "첫째"}'  # exactly as stored
+    assert await b.get_segment("ko", 7) is None  # per channel
+    assert await b.put_segment("ko", 7, "{}", 60)
+
+
+async def test_concurrent_segment_writers_have_exactly_one_winner(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a
+    puts = [bus.put_segment("en", 1, f"w{i}", 60) for i, bus in enumerate([a, b] * 10)]
+    won = await asyncio.gather(*puts)
+    assert sum(won) == 1
+    assert await a.get_segment("en", 1) == f"w{won.index(True)}"
+
+
+async def test_segments_expire_after_their_ttl(bus: Bus) -> None:
+    assert await bus.put_segment("en", 1, "x", 0.05)
+    assert await bus.set_latest_segment("en", 1, "latest", 0.05)
+    await asyncio.sleep(0.1)
+    assert await bus.get_segment("en", 1) is None
+    assert await bus.get_latest_segment("en") is None
+    assert await bus.put_segment("en", 1, "y", 60)  # gone, so it may be written again
+    assert await bus.set_latest_segment("en", 0, "again", 60)
+
+
+async def test_the_latest_segment_only_moves_forward(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a
+    assert await a.get_latest_segment("en") is None
+    assert await a.set_latest_segment("en", 10, '{"segment": 10}', 60)
+    assert await b.get_latest_segment("en") == '{"segment": 10}'
+    assert not await b.set_latest_segment("en", 9, '{"segment": 9}', 60)  # a stale writer
+    assert not await b.set_latest_segment("en", 10, '{"segment": 10, "x": 1}', 60)
+    assert await b.set_latest_segment("en", 11, '{"segment": 11}', 60)
+    assert await a.get_latest_segment("en") == '{"segment": 11}'
+    assert await a.get_latest_segment("ko") is None
+
+
+async def test_segments_say_unavailable_while_redis_is_down() -> None:
+    from companion.errors import BusUnavailableError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", namespace="down")
+    try:
+        for call in (
+            bus.put_segment("en", 1, "x", 60),
+            bus.get_segment("en", 1),
+            bus.set_latest_segment("en", 1, "x", 60),
+            bus.get_latest_segment("en"),
+        ):
+            with pytest.raises(BusUnavailableError):
+                await call
+    finally:
+        await bus.close()

@@ -83,3 +83,31 @@ class Bus(Protocol):
         ``ttl_seconds``), every other owner's claim is refused; once it lapses the next
         claim wins. Raises ``BusUnavailableError`` when the backend cannot answer.
         """
+
+    async def put_segment(self, channel: str, n: int, doc: str, ttl_seconds: float) -> bool:
+        """Store segment ``n`` of ``channel`` unless it is stored already; True if stored.
+
+        Set-if-absent and atomic across processes: a stored segment never changes, so
+        a second writer of the same ``n`` is refused (False) and must read it instead.
+        Forgotten ``ttl_seconds`` after it was stored. Raises ``BusUnavailableError``
+        when the backend cannot answer.
+        """
+
+    async def get_segment(self, channel: str, n: int) -> str | None:
+        """Segment ``n`` of ``channel`` exactly as stored, or None (not yet, or expired).
+
+        Raises ``BusUnavailableError`` when the backend cannot answer.
+        """
+
+    async def set_latest_segment(self, channel: str, n: int, doc: str, ttl_seconds: float) -> bool:
+        """Store ``doc`` as ``channel``'s latest segment document if ``n`` is past the
+        stored one's (or none is stored); True if stored. It never moves back, even if a
+        writer that lost its lease is still finishing. Forgotten ``ttl_seconds`` after
+        it was stored. Raises ``BusUnavailableError`` when the backend cannot answer.
+        """
+
+    async def get_latest_segment(self, channel: str) -> str | None:
+        """The latest segment document of ``channel`` as stored, or None.
+
+        Raises ``BusUnavailableError`` when the backend cannot answer.
+        """

@@ -39,6 +39,9 @@ class MemoryBus:
         self._closed = False
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, monotonic expiry)
         self._leases: dict[str, tuple[str, float]] = {}  # key -> (owner, monotonic expiry)
+        # (channel, n) -> (doc, monotonic expiry); latest: channel -> (n, doc, expiry)
+        self._segments: dict[tuple[str, int], tuple[str, float]] = {}
+        self._latest: dict[str, tuple[int, str, float]] = {}
 
     async def start(self) -> None:
         """Nothing to connect; kept for the ``Bus`` interface."""
@@ -127,6 +130,34 @@ class MemoryBus:
             return False
         self._leases[key] = (owner, now + ttl_seconds)
         return True
+
+    async def put_segment(self, channel: str, n: int, doc: str, ttl_seconds: float) -> bool:
+        """Store segment ``n`` unless a live copy is stored; expired ones are swept here."""
+        now = time.monotonic()
+        if (channel, n) in self._segments and self._segments[channel, n][1] > now:
+            return False
+        self._segments = {k: v for k, v in self._segments.items() if v[1] > now}
+        self._segments[channel, n] = (doc, now + ttl_seconds)
+        return True
+
+    async def get_segment(self, channel: str, n: int) -> str | None:
+        """Segment ``n`` as stored, or None once it has expired."""
+        doc, expires = self._segments.get((channel, n), ("", 0.0))
+        return doc if expires > time.monotonic() else None
+
+    async def set_latest_segment(self, channel: str, n: int, doc: str, ttl_seconds: float) -> bool:
+        """Store ``doc`` as the latest if ``n`` is past the stored (live) one's."""
+        now = time.monotonic()
+        stored = self._latest.get(channel)
+        if stored is not None and stored[2] > now and stored[0] >= n:
+            return False
+        self._latest[channel] = (n, doc, now + ttl_seconds)
+        return True
+
+    async def get_latest_segment(self, channel: str) -> str | None:
+        """The latest segment document, or None once it has expired."""
+        stored = self._latest.get(channel)
+        return stored[1] if stored is not None and stored[2] > time.monotonic() else None
 
     def health(self) -> BusHealth:
         """Always connected; nothing is ever buffered or dropped."""

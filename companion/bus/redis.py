@@ -8,6 +8,9 @@ Keys, under a namespace (``companion`` by default)::
     {ns}:state-version        the last state version (INCR)
     {ns}:state-changes        pub/sub channel: {"key": ..., "version": n, "value": ...}
     {ns}:counter:{name}       a shared counter (INCRBY), expiring after its last change
+    {ns}:lease:{name}         a lease's holder, expiring (``claim``)
+    {ns}:segment:{channel}:{n}        a caption segment, set once (SET NX EX)
+    {ns}:segment-latest:{channel}     "<n> <document>", only ever moved forward
 
 A Lua script numbers and appends an event in one step, so every publisher, in any
 process, gets the channel's next seq and the stream id *is* the seq: ``read(after)``
@@ -56,6 +59,7 @@ from companion.bus.redis_link import (
     CLAIM_LUA,
     FOLLOW_BLOCK_MS,
     OUTAGE_ERRORS,
+    SET_LATEST_LUA,
     SET_STATE_LUA,
     Entries,
     RedisKeys,
@@ -100,6 +104,7 @@ class RedisBus:
         self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(SET_STATE_LUA)
         self._claim_script = self._client.register_script(CLAIM_LUA)
+        self._set_latest_script = self._client.register_script(SET_LATEST_LUA)
         # events waiting for Redis, each with the id that makes its append idempotent
         self._buffer: deque[tuple[CaptionEvent, str]] = deque()
         self._drop_logged = 0.0  # when a drop was last logged (one line per 10 s)
@@ -345,6 +350,47 @@ class RedisBus:
             raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
         return bool(int(held))
 
+    # -- segments -----------------------------------------------------------------
+
+    async def put_segment(self, channel: str, n: int, doc: str, ttl_seconds: float) -> bool:
+        """SET NX with an expiry: stored once, never overwritten."""
+        key = self._keys.segment(channel, n)
+        try:
+            stored = await self._client.set(key, doc, nx=True, px=_ms(ttl_seconds))
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        return bool(stored)
+
+    async def get_segment(self, channel: str, n: int) -> str | None:
+        """GET of the segment's key."""
+        try:
+            doc = await self._client.get(self._keys.segment(channel, n))
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        return cast(str | None, doc)
+
+    async def set_latest_segment(self, channel: str, n: int, doc: str, ttl_seconds: float) -> bool:
+        """One Lua call that stores ``doc`` only if ``n`` is past the stored one's."""
+        try:
+            stored = await self._set_latest_script(
+                keys=[self._keys.latest_segment(channel)], args=[n, doc, _ms(ttl_seconds)]
+            )
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        return bool(int(stored))
+
+    async def get_latest_segment(self, channel: str) -> str | None:
+        """The stored document without its ``<n> `` prefix."""
+        try:
+            stored = cast(str | None, await self._client.get(self._keys.latest_segment(channel)))
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        return None if stored is None else stored.split(" ", 1)[1]
+
     # -- internals ----------------------------------------------------------------
 
     async def _send(self, event: CaptionEvent, event_id: str) -> int:
@@ -456,3 +502,8 @@ class RedisBus:
         if not self._connected and self._last_error:
             log.info("Redis bus connected again")
         self._connected = True
+
+
+def _ms(seconds: float) -> int:
+    """A TTL in whole milliseconds, at least 1 (Redis refuses 0)."""
+    return max(1, round(seconds * 1000))

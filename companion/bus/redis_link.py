@@ -89,6 +89,19 @@ return 1
 """
 
 
+# KEYS: the channel's latest segment document. ARGV: n, document, ttl in ms. The
+# document is stored as "<n> <json>" so the script compares numbers without parsing
+# JSON; it is stored only if n is past the stored one's. 1 if stored.
+SET_LATEST_LUA = """
+local stored = redis.call('GET', KEYS[1])
+if stored and tonumber(string.match(stored, '^(%d+) ')) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+
 POOL_SIZE = 64  # connections of a bus's client for reads and writes
 POOL_WAIT = 10.0  # seconds a command waits for one of them before it is an outage
 
@@ -154,6 +167,12 @@ class RedisKeys:
 
     def lease(self, name: str) -> str:
         return f"{self.namespace}:lease:{name}"
+
+    def segment(self, channel: str, n: int) -> str:
+        return f"{self.namespace}:segment:{channel}:{n}"
+
+    def latest_segment(self, channel: str) -> str:
+        return f"{self.namespace}:segment-latest:{channel}"
 
     def appended(self, channel: str, event_id: str) -> str:
         return f"{self.namespace}:appended:{channel}:{event_id}"

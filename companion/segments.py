@@ -199,8 +199,11 @@ class SegmentAssembler:
         self.dropped = 0  # finals forgotten because ``pending`` was full
 
     def add(self, event: CaptionEvent, now: float) -> None:
-        """A final arrived at ``now``; partials and finals already published are ignored."""
-        if not event.final or event.seq <= self.last_seq or event.seq in self.pending:
+        """A final arrived at ``now``; partials, notices (``kind`` other than caption),
+        empty finals and finals already published are ignored."""
+        if not event.final or event.kind != "caption" or not event.text.strip():
+            return
+        if event.seq <= self.last_seq or event.seq in self.pending:
             return
         self.pending[event.seq] = (event, now)
         if len(self.pending) > self.max_pending:

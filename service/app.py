@@ -8,6 +8,7 @@ Routes::
     GET /readyz       200 when the bus is connected and every channel is followed, else 503
     GET /metrics      Prometheus text format, from a registry of this app's own
     GET /             the viewer page (web/index.html) and its script
+    GET /live/...     each channel's caption segments: HLS WebVTT and JSON (service/live.py)
 
 With an event config, ``service/youtube`` adds the YouTube tracker and
 ``GET /api/admin/youtube`` (organizers: quota, tracker, caption posters).
@@ -34,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from companion.aio import running
 from companion.bus.base import Bus
 from companion.config import EventConfig
-from service import booth_audio, booths, headers, health, pages
+from service import booth_audio, booths, headers, health, live, pages
 from service.auth import Tokens
 from service.errors import error_middleware
 from service.keys import (
@@ -100,6 +101,7 @@ def create_app(
     else:
         app[CAPTIONERS] = settings.channels
     app.cleanup_ctx.append(_fanout_ctx)
+    live.install(app)  # /live/<channel>/: the segment feed, and its writers (after the bus)
     if config is not None:  # the parts that need the whole event config
 
         async def listeners() -> dict[str, int]:

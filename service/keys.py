@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from service.auth import Tokens
     from service.booth_audio import BoothAudio
     from service.booth_desk import BoothDesk
+    from service.live import LiveSegments
     from service.settings import ServiceSettings
     from service.sockets import SocketGate
     from service.transcripts import ExportCache
@@ -51,5 +52,7 @@ BOOTH_AUDIO: web.AppKey[BoothAudio] = web.AppKey("booth_audio")
 ARCHIVE: web.AppKey[TranscriptArchive] = web.AppKey("archive")
 ARCHIVE_GAUGES: web.AppKey[tuple[Gauge, Gauge]] = web.AppKey("archive_gauges")
 EXPORTS: web.AppKey[ExportCache] = web.AppKey("exports")
+# service.live: the segment writers and the segments this replica has read
+SEGMENTS: web.AppKey[LiveSegments] = web.AppKey("segments")
 # service.youtube.web
 YOUTUBE: web.AppKey[YouTubeParts] = web.AppKey("youtube")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -255,6 +255,9 @@ class ChannelHub:
         self.ready = asyncio.Event()
         self.recent_finals: deque[CaptionEvent] = deque(maxlen=max(finals, 1))
         self.recent: deque[CaptionEvent] = deque(maxlen=max(events, 1))
+        self.partial: CaptionEvent | None = None  # the current partial, until a final
+        # called with each event as it is fanned out (the segment writer's ear)
+        self.listeners: list[Callable[[CaptionEvent], None]] = []
         self._bus = bus
         self._metrics = metrics
 
@@ -295,6 +298,9 @@ class ChannelHub:
         self.recent.append(event)
         if event.final:
             self.recent_finals.append(event)
+        self.partial = None if event.final else event
+        for listener in self.listeners:
+            listener(event)
         self._metrics.relayed.labels(self.channel).inc()
         if not self.viewers:
             return

@@ -409,6 +409,13 @@ class ServiceTable(_Strict):
         description="Seconds a console or microphone socket has to log in before it is "
         "closed with 1008.",
     )
+    segment_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=10,
+        description="Length of each caption segment (/live/<channel>/: the HLS WebVTT "
+        "playlist and the JSON segments), in seconds.",
+    )
     max_sockets: int = Field(
         20_000,
         ge=1,

@@ -28,6 +28,7 @@ from companion.captions import CaptionEvent, Word
 from tests.support.caption_ingest import CUE, FakeIngest
 from tests.support.waiting import until
 from workers.poster import caption_url_env, caption_urls
+from workers.poster.clock import http_date
 from workers.poster.format import parse_timestamp
 from workers.poster.poster import RELEASE, CaptionPoster, poster_key
 
@@ -458,6 +459,31 @@ async def test_the_clock_skew_is_measured_from_each_reply_shown_and_warned_about
     assert len(warnings) == 1  # rate-limited: once, though every reply measured it
     assert posted_texts(fake) == ["now", "fresh"] and fake.refused_for_skew() == 0
     assert report["stale_dropped"] == 1
+
+
+async def test_a_clock_a_minute_and_a_half_off_is_measured_from_the_refusals(
+    ingest: tuple[FakeIngest, str],
+) -> None:
+    # Every post is refused for skew, so no accepted reply can measure it: the
+    # refusals' Date header does, the organizers are told, and the heartbeat, stamped
+    # with YouTube's clock as measured, gets through.
+    fake, url = ingest
+    fake.skew = 90.0
+    bus = MemoryBus()
+    poster = CaptionPoster(bus, "en", url, clock=fake.clock.now, heartbeat=0.1)
+    task = await started(bus, poster)
+    try:
+        await until(lambda: poster.stats.heartbeats >= 1, "a heartbeat through")
+    finally:
+        await stop(task)
+    assert fake.refused_for_skew() >= 1
+    assert poster.stats.clock_skew is not None and abs(poster.stats.clock_skew - 90.0) < 2.0
+    assert "ahead of" in poster.stats.skew_warning and "NTP" in poster.stats.skew_warning
+
+
+def test_an_http_date_is_read_at_the_middle_of_its_second() -> None:
+    assert http_date("Mon, 30 Nov 2026 21:00:00 GMT") == 1796072400.5
+    assert http_date("") is None and http_date("yesterday") is None
 
 
 async def test_a_small_skew_is_shown_without_a_warning(ingest: tuple[FakeIngest, str]) -> None:

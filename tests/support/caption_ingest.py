@@ -19,6 +19,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
+from email.utils import formatdate
 
 from aiohttp import web
 
@@ -114,7 +115,9 @@ class FakeIngest:
         got.status = answer
         self.reasons.append(reason if answer != 200 else "")
         text = timestamp(self.youtube_now()) if answer == 200 else reason
-        return web.Response(status=answer, text=text)
+        # Every HTTP reply carries its server's clock in Date (to the second), a refusal too
+        date = formatdate(self.youtube_now(), usegmt=True)
+        return web.Response(status=answer, text=text, headers={"Date": date})
 
     def app(self) -> web.Application:
         app = web.Application()

@@ -35,6 +35,7 @@ into range as time passes, and YouTube's refusal says if they do not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from workers.poster.format import STAMP, Post, body, parse_body, parse_timestamp
 
@@ -54,6 +55,19 @@ def server_time(reply: str) -> float | None:
             except ValueError:  # 2026-13-45…: not a time
                 return None
     return None
+
+
+def http_date(value: str) -> float | None:
+    """An HTTP ``Date`` header as Unix time, at the middle of its second; None if none.
+
+    Only a refusal for skew is read this way: its body holds no server time."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.timestamp() + 0.5
 
 
 @dataclass

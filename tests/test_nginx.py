@@ -70,8 +70,9 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The service (half-second segments, the archiver in) with nginx in front."""
+async def stack(tmp_path: Path, without: tuple[str, ...] = ()) -> AsyncIterator[Stack]:
+    """The service (half-second segments, the archiver in) with nginx in front
+    (``without``: those directives left out of the shipped file, for a control)."""
     config = archive_config(tmp_path / "archive")
     bus = MemoryBus()
     app = create_app(
@@ -92,7 +93,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         origin = f"http://127.0.0.1:{server.port}"
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            with nginx_in_front(tmp_path, [f"127.0.0.1:{server.port}"]) as nginx:
+            with nginx_in_front(tmp_path, [f"127.0.0.1:{server.port}"], without) as nginx:
                 yield Stack(nginx, origin, bus, config, session, counts)
 
 
@@ -153,6 +154,24 @@ async def test_a_viewer_socket_goes_through_nginx(tmp_path: Path) -> None:
         assert s.counts["/ws/viewer"] == 2
 
 
+async def hammer_latest(s: Stack, seconds: float = 3.0, clients: int = 50) -> tuple[int, int]:
+    """``clients`` polling latest.json through nginx without a pause for ``seconds``:
+    the requests that reached the service, and those nginx answered."""
+    before = s.counts["/live/en/latest.json"]
+    served = 0
+    stop = time.monotonic() + seconds
+
+    async def poller() -> None:
+        nonlocal served
+        while time.monotonic() < stop:
+            status, _headers, _body = await s.get("/live/en/latest.json")
+            assert status == 200
+            served += 1
+
+    await asyncio.gather(*(poller() for _ in range(clients)))
+    return s.counts["/live/en/latest.json"] - before, served
+
+
 async def crowd(s: Stack, path: str) -> list[str]:
     """``CROWD`` requests for ``path`` through nginx at once; their X-Cache-Status."""
     answers = await asyncio.gather(*(s.get(path) for _ in range(CROWD)))
@@ -181,25 +200,24 @@ async def test_a_crowd_reaches_the_service_once_per_document(tmp_path: Path) -> 
         # an expiring key under load: latest.json (max-age=1) asked for without a pause
         # for 3 s; the crowd gets the stale copy while one request updates it
         # (proxy_cache_use_stale updating, proxy_cache_background_update)
-        before = s.counts["/live/en/latest.json"]
-        served = 0
-        stop = time.monotonic() + 3.0
-
-        async def poller() -> None:
-            nonlocal served
-            while time.monotonic() < stop:
-                status, _headers, _body = await s.get("/live/en/latest.json")
-                assert status == 200
-                served += 1
-
-        await asyncio.gather(*(poller() for _ in range(50)))
-        under_load = s.counts["/live/en/latest.json"] - before
+        under_load, served = await hammer_latest(s)
         print(
             f"origin requests: cold latest.json {cold_latest}/{CROWD}, new segment "
             f"{cold_segment}/{CROWD}, latest.json under load {under_load}/{served} in 3 s"
         )
         assert served > 200
         assert under_load <= 8  # about one a second (max-age=1); lock alone: one per waiter
+
+
+async def test_without_use_stale_the_lock_alone_lets_the_crowd_through(tmp_path: Path) -> None:
+    """The control: the shipped file less its two stale-serving lines."""
+    stale = ("proxy_cache_use_stale", "proxy_cache_background_update")
+    async with stack(tmp_path, without=stale) as s:
+        await s.bus.publish(final("en", "A crowd is watching."))
+        await until(s.latest_at_origin, "a segment", timeout=TIMEOUT)
+        under_load, served = await hammer_latest(s)
+        print(f"origin requests, lock alone: latest.json under load {under_load}/{served} in 3 s")
+        assert under_load > 10  # the shipped file: at most 8 (about 2)
 
 
 async def test_segments_are_hits_the_second_time_and_404s_are_never_kept(tmp_path: Path) -> None:

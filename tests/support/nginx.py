@@ -48,14 +48,20 @@ class Nginx:
 
 
 @contextlib.contextmanager
-def nginx_in_front(directory: Path, upstreams: Sequence[str]) -> Iterator[Nginx]:
+def nginx_in_front(
+    directory: Path, upstreams: Sequence[str], without: Sequence[str] = ()
+) -> Iterator[Nginx]:
     """nginx on a free loopback port proxying to ``upstreams`` (``host:port``), until
-    the block ends."""
+    the block ends; ``without``: directives whose lines are left out (a control run to
+    show what they do; never in a test of the shipped file)."""
     prefix = directory / "nginx"
     for sub in ("logs", "temp", "cache"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    shutil.copyfile(CONF, conf)
+    lines = CONF.read_text(encoding="utf-8").splitlines(keepends=True)
+    left_out = [line for line in lines if line.split() and line.split()[0] in without]
+    assert len(left_out) == len(without), f"not all of {without} in {CONF}"
+    conf.write_text("".join(line for line in lines if line not in left_out), encoding="utf-8")
     (prefix / "upstream.conf").write_text(
         "".join(f"server {address};\n" for address in upstreams), encoding="utf-8"
     )

@@ -416,6 +416,39 @@ def bench_fanout(
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 
+@bench.command("cdn")
+@click.option("--viewers", type=click.IntRange(min=1), required=True, help="Viewers polling.")
+@click.option("--seconds", type=click.FloatRange(min=1), default=20.0, show_default=True)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between a viewer's polls of latest.json.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Final captions published per second.",
+)
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--segment-seconds", type=click.FloatRange(min=0.5, max=10), default=2.0, show_default=True
+)
+def bench_cdn(
+    viewers: int, seconds: float, poll: float, rate: float, processes: int, segment_seconds: float
+) -> None:
+    """VIEWERS viewers poll the segment feed through nginx (deploy/nginx/nginx.conf) in
+    front of the service; print viewer and origin requests per second, availability
+    latency and CPU (bench/cdn.py)."""
+    from bench.cdn import run_cdn
+
+    report = run_cdn(viewers, seconds, poll, rate, processes, segment_seconds)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
 @bench.command("fuzz")
 @click.option("--messages", type=click.IntRange(min=1), default=100_000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)

@@ -5,8 +5,9 @@
 
     GET /dashboard              the organizer dashboard (web/dashboard.html; it asks
                                 for the organizer token and sends it with each call)
-    GET /api/event              public: the event's title and each channel's id,
-                                language, name and default caption delay
+    GET /api/event              public: the event's title, each channel's id,
+                                language, name and default caption delay, and how the
+                                page gets captions (``delivery``, ``segment_seconds``)
     GET /api/admin/captioners   organizers: every captioner's status, source, lag,
                                 real-time factor, last caption and error (503
                                 ``bus_unavailable`` when the bus cannot say)
@@ -29,17 +30,26 @@ from companion.bus.base import Bus
 from companion.config import EventConfig
 from service.auth import Tokens, require_organizer
 from service.captioners import captioner_report
-from service.keys import CAPTIONERS
+from service.keys import CAPTIONERS, SETTINGS
 
 
-def event_document(channels: Sequence[str], config: EventConfig | None) -> dict[str, Any]:
-    """What the viewer page needs before its socket opens (no secret, no source)."""
+def event_document(
+    channels: Sequence[str],
+    config: EventConfig | None,
+    delivery: str = "auto",
+    segment_seconds: float = 2.0,
+) -> dict[str, Any]:
+    """What the viewer page needs before its socket opens (no secret, no source): the
+    event, its channels, and how captions reach the page (``service.delivery``: the
+    websocket, the segment feed, or auto; docs/pages.md)."""
+    how = {"delivery": delivery, "segment_seconds": segment_seconds}
     if config is None:
         return {
             "event": {"id": "", "title": "", "title_ko": ""},
             "channels": [
                 {"id": c, "language": c, "name": "", "caption_delay": 0.0} for c in channels
             ],
+            **how,
         }
     return {
         "event": {
@@ -56,6 +66,7 @@ def event_document(channels: Sequence[str], config: EventConfig | None) -> dict[
             }
             for c in config.channels
         ],
+        **how,
     }
 
 
@@ -90,7 +101,8 @@ def install(
     web_dir: Path,
 ) -> None:
     """Add the dashboard page, ``/api/event`` and ``/api/admin/captioners`` to ``app``."""
-    event = event_document(channels, config)
+    settings = app[SETTINGS]
+    event = event_document(channels, config, settings.delivery, settings.segment_seconds)
     expected: tuple[str, ...] = app[CAPTIONERS]  # the event's captioners (create_app)
 
     async def dashboard(request: web.Request) -> web.FileResponse:

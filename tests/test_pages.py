@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
 
 from companion.bus.memory import MemoryBus
 from companion.config import EventConfig, parse_config
@@ -56,6 +58,14 @@ def test_the_event_document_gives_names_and_delays_but_no_source(tmp_path: Path)
     assert "secret" not in repr(doc)
     bare = event_document(("en",), None)
     assert bare["channels"] == [{"id": "en", "language": "en", "name": "", "caption_delay": 0.0}]
+    assert (bare["delivery"], bare["segment_seconds"]) == ("auto", 2.0)
+
+
+def test_the_event_document_says_how_captions_reach_the_page(tmp_path: Path) -> None:
+    doc = event_document(("ko", "en"), config(tmp_path), "segments", 0.5)
+    assert (doc["delivery"], doc["segment_seconds"]) == ("segments", 0.5)
+    with pytest.raises(ValidationError):
+        ServiceSettings(channels=("en",), delivery="carrier-pigeon")  # type: ignore[arg-type]
 
 
 def test_the_captioners_are_the_floor_and_booths_or_the_channels(tmp_path: Path) -> None:

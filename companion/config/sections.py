@@ -416,6 +416,11 @@ class ServiceTable(_Strict):
         description="Length of each caption segment (/live/<channel>/: the HLS WebVTT "
         "playlist and the JSON segments), in seconds.",
     )
+    delivery: Literal["websocket", "segments", "auto"] = Field(
+        "auto",
+        description="How the viewer page gets captions: the websocket, the cacheable segment "
+        "feed (polled JSON), or auto: the websocket, and the segments should it not connect.",
+    )
     max_sockets: int = Field(
         20_000,
         ge=1,

@@ -66,6 +66,7 @@ export class CaptionStream {
 
   connect() {
     this.retryTimer = null;
+    if (this.stopped) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(`${scheme}//${location.host}/ws/viewer`);
     this.socket = socket;

@@ -3,7 +3,7 @@
 // the page's own words in Korean and English. No libraries, no build step.
 import { translate, wordsFor } from "./i18n.js";
 import { BroadcastPlayer } from "./player.js";
-import { CaptionStream } from "./stream.js";
+import { streamFor } from "./segments.js";
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -41,6 +41,8 @@ const page = {
   downloads: null, // "public" or "organizer" (GET /api/sessions), null: unknown
   sessions: [],
   status: "connecting",
+  delivery: "auto", // service.delivery (GET /api/event): "websocket", "segments" or "auto"
+  segmentSeconds: 2,
 };
 
 // ------------------------------------------------------------------ caption tracks
@@ -206,7 +208,7 @@ function choose(channel) {
   history.replaceState(null, "", url);
   primary.reset(channel);
   clearTranscript();
-  stream.switchTo(channel);
+  if (stream) stream.switchTo(channel);
   if (page.dual && secondStream && secondStream.channel !== page.second) {
     second.reset(page.second);
     secondStream.switchTo(page.second);
@@ -223,11 +225,12 @@ function setDual(on) {
   $("tracks").classList.toggle("dual", on);
   if (on && !secondStream && page.second) {
     second.reset(page.second);
-    secondStream = new CaptionStream(page.second, {
+    const handlers = {
       onCaption: (message) => second.push(message),
       onClear: () => second.reset(page.second),
       onRestart: () => second.reset(page.second),
-    });
+    };
+    secondStream = streamFor(page.delivery, page.second, handlers, page.segmentSeconds);
     secondStream.start();
   } else if (!on && secondStream) {
     secondStream.stop();
@@ -242,9 +245,12 @@ function setDual(on) {
 function showStatus() {
   const w = words();
   const conn = $("conn");
+  const segments = Boolean(stream) && stream.mode === "segments";
   conn.dataset.state = page.status;
-  conn.textContent =
-    page.status === "connected" ? w.connected : page.status === "lost" ? w.reconnecting : w.connecting;
+  conn.dataset.delivery = segments ? "segments" : "websocket";
+  conn.title = segments ? w.viaSegments : "";
+  if (page.status === "connected") conn.textContent = segments ? w.connectedSegments : w.connected;
+  else conn.textContent = page.status === "lost" ? w.reconnecting : w.connecting;
 }
 
 function clock(seconds) {
@@ -585,8 +591,11 @@ $("search").addEventListener("input", () => {
 });
 
 // ------------------------------------------------------------------ the socket
+// The websocket, the segment feed, or the websocket falling back to the segments
+// (service.delivery, docs/pages.md): created by start() once /api/event has said which.
+let stream = null;
 let secondStream = null;
-const stream = new CaptionStream("", {
+const handlers = {
   onCaption: (message) => primary.push(message),
   onClear: () => {
     primary.reset(page.channel);
@@ -631,7 +640,11 @@ const stream = new CaptionStream("", {
     console.warn("the server refused a message:", message.code, message.message);
     if (message.code === "unknown_channel" && page.channels.length) choose(page.channels[0].id);
   },
-});
+  onFallback: () => {
+    console.info("the websocket did not connect: captions come from the segment feed");
+    showStatus();
+  },
+};
 
 async function getJson(url) {
   try {
@@ -654,6 +667,8 @@ function setUpControls() {
 async function start() {
   const info = (await getJson("/api/event")) || (await getJson("/api/state"));
   if (info && info.event) page.event = info.event;
+  if (info && ["websocket", "segments", "auto"].includes(info.delivery)) page.delivery = info.delivery;
+  if (info && Number(info.segment_seconds) > 0) page.segmentSeconds = Number(info.segment_seconds);
   if (info && info.channels) {
     page.channels = info.channels.map((c) =>
       typeof c === "string" ? { id: c, language: c, name: "", caption_delay: 0 } : c,
@@ -669,7 +684,7 @@ async function start() {
   primary.reset(page.channel);
   setUpControls();
   applyWords();
-  stream.channel = page.channel;
+  stream = streamFor(page.delivery, page.channel, handlers, page.segmentSeconds);
   stream.start();
   if (page.dual) setDual(true);
   const sessions = await getJson("/api/sessions");

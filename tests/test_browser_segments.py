@@ -200,3 +200,21 @@ def test_auto_stays_on_a_working_websocket(browser: Browser, tmp_path: Path) -> 
             assert len(sockets) == 1
         finally:
             page.context.close()
+
+
+def test_the_caption_delay_holds_segment_captions_too(browser: Browser, tmp_path: Path) -> None:
+    with serve(tmp_path, "segments") as served:
+        context = browser.new_context(locale="en-US", bypass_csp=True)
+        keep_on_loopback(context)
+        context.add_init_script("localStorage.setItem('companion.delay', '3')")
+        page = context.new_page()
+        try:
+            page.goto(f"{served.url}/?lang=en")
+            page.wait_for_function(ON_SEGMENTS, timeout=20_000)
+            assert page.inner_text("#delay-value") == "3.0 s"
+            said = time.monotonic()
+            served.say("en", "Three seconds later.")
+            wait_for_line(page, "Three seconds later.")
+            assert time.monotonic() - said >= 3.0  # the feed's own lag is under two
+        finally:
+            context.close()

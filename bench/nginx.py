@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.drill_parts import REPO, free_port
+from companion.errors import CompanionError
 
 CONF = REPO / "deploy" / "nginx" / "nginx.conf"
 READY_WITHIN = 10.0
@@ -36,7 +37,7 @@ def nginx_binary() -> str:
     return found
 
 
-class NginxError(RuntimeError):
+class NginxError(CompanionError):
     """nginx is missing, or did not start (its error log's end says why)."""
 
 

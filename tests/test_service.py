@@ -387,6 +387,9 @@ async def test_the_viewer_page_is_served() -> None:
         assert "viewer.js" in page
         async with client.get("/viewer.js") as response:
             assert response.status == 200
+            assert "./segments.js" in await response.text()  # websocket or segments
+        async with client.get("/segments.js") as response:
+            assert response.status == 200
             assert "./stream.js" in await response.text()
         async with client.get("/stream.js") as response:  # the socket, as a module
             assert response.status == 200

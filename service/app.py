@@ -95,7 +95,9 @@ def create_app(
         resume_window=settings.resume_window,
     )
     app[INSTANCE] = uuid.uuid4().hex[:12]
-    app[SOCKETS] = SocketGate(settings.max_sockets, settings.max_sockets_per_address)
+    app[SOCKETS] = SocketGate(
+        settings.max_sockets, settings.max_sockets_per_address, settings.trusted_proxies
+    )
     if config is not None:
         app[CAPTIONERS] = tuple(c.id for c in config.captioners())
     else:

@@ -245,7 +245,9 @@ def install(app: web.Application, tokens: Tokens, config: EventConfig) -> None:
 
 async def booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
     """A console's microphone, admitted by the socket caps (``SocketGate``)."""
-    with request.app[SOCKETS].admit(request.remote):
+    with request.app[SOCKETS].admit_from(
+        request.remote, request.headers.getall("X-Forwarded-For", ())
+    ):
         return await _booth_audio_socket(request)
 
 

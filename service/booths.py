@@ -111,7 +111,9 @@ async def admin_booths(request: web.Request) -> web.Response:
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
     """The interpreter console, admitted by the socket caps (``SocketGate``)."""
-    with request.app[SOCKETS].admit(request.remote):
+    with request.app[SOCKETS].admit_from(
+        request.remote, request.headers.getall("X-Forwarded-For", ())
+    ):
         return await _console_socket(request)
 
 

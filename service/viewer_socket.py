@@ -111,7 +111,9 @@ class ViewerSession:
 
 async def viewer_socket(request: web.Request) -> web.WebSocketResponse:
     """The viewer websocket, admitted by the socket caps (``SocketGate``)."""
-    with request.app[SOCKETS].admit(request.remote):
+    with request.app[SOCKETS].admit_from(
+        request.remote, request.headers.getall("X-Forwarded-For", ())
+    ):
         return await _viewer_socket(request)
 
 

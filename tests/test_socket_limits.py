@@ -14,7 +14,7 @@ from companion.captions import CaptionEvent
 from companion.errors import TooManySocketsError
 from service.app import create_app
 from service.settings import ServiceSettings
-from service.sockets import SocketGate
+from service.sockets import SocketGate, client_address, networks
 from tests.support.booths import TOKENS, event_config
 
 
@@ -113,3 +113,37 @@ async def test_sockets_past_the_cap_of_an_address_are_refused_with_503() -> None
         third = await client.ws_connect("/ws/viewer")  # one left: room again
         await third.close()
         await second.close()
+
+
+def test_the_client_behind_a_trusted_proxy_is_the_forwarded_one() -> None:
+    trusted = networks(["127.0.0.1", "10.0.0.0/8"])
+    # from the proxy: the last forwarded hop that is not a proxy itself
+    assert client_address("127.0.0.1", ["203.0.113.7, 10.1.2.3"], trusted) == "203.0.113.7"
+    assert client_address("127.0.0.1", ["198.51.100.1", "203.0.113.7"], trusted) == "203.0.113.7"
+    # from anyone else the header is the client's own words: ignored
+    assert client_address("203.0.113.9", ["1.2.3.4"], trusted) == "203.0.113.9"
+    assert client_address("127.0.0.1", ["1.2.3.4"], ()) == "127.0.0.1"  # none trusted
+    assert client_address("127.0.0.1", [], trusted) == "127.0.0.1"
+
+
+async def test_behind_a_trusted_proxy_the_cap_counts_each_client() -> None:
+    # Behind nginx every socket comes from nginx's address: without trusting it, the cap
+    # per address would be the cap for the whole audience.
+    async with served(max_sockets_per_address=1, trusted_proxies=("127.0.0.1",)) as client:
+        first = await client.ws_connect("/ws/viewer", headers={"X-Forwarded-For": "203.0.113.1"})
+        other = await client.ws_connect("/ws/viewer", headers={"X-Forwarded-For": "203.0.113.2"})
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws/viewer", headers={"X-Forwarded-For": "203.0.113.1"})
+        assert refused.value.status == 503
+        await first.close()
+        await other.close()
+    async with served(max_sockets_per_address=1) as client:  # not trusted: one address
+        first = await client.ws_connect("/ws/viewer", headers={"X-Forwarded-For": "203.0.113.1"})
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await client.ws_connect("/ws/viewer", headers={"X-Forwarded-For": "203.0.113.2"})
+        await first.close()
+
+
+def test_a_trusted_proxy_must_be_an_address_or_network() -> None:
+    with pytest.raises(ValueError, match="not an address or network"):
+        ServiceSettings(channels=("en",), trusted_proxies=("nginx",))

@@ -6,6 +6,7 @@ every field's ``description`` is its documentation (``settings_table()``).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -432,6 +433,24 @@ class ServiceTable(_Strict):
         description="Websockets from one address at once (a venue's Wi-Fi puts its audience "
         "behind one); more are refused with 503.",
     )
+
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses or networks of the reverse proxies in front (e.g. "
+        "127.0.0.1 for nginx on the same machine): from them, X-Forwarded-For names "
+        "the client, whom the per-address socket cap then counts; from anyone else it "
+        "is ignored.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an address or network") from None
+        return proxies
 
     @field_validator("allowed_origins")
     @classmethod

@@ -9,7 +9,8 @@ its text carrying its publish time. ``viewers`` viewers, spread over ``processes
 client processes (one asyncio loop and one keep-alive connection pool each), do what
 the page does in segment mode: every ``poll`` seconds (each from its own random
 phase) fetch ``latest.json`` through nginx and then every segment after the last one
-they read (``seg/<n>.json``), and note, for each caption they see first, how long
+they read (``seg/<n>.json``) and the finals ``latest.json`` lists after the newest
+segment, and note, for each caption they see first, how long
 after its publication that was: the *availability latency*.
 
 The report: requests per second the viewers made (and how many polls per viewer per
@@ -86,6 +87,7 @@ async def _viewer(
                 result.requests += 1
                 result.polls += 1
             if latest is not None:
+                first_look = last is None  # what it finds then is backlog, not timed
                 newest = int(latest["segment"])
                 first = newest if last is None else last + 1
                 for n in range(max(first, newest - 5), newest + 1):
@@ -100,10 +102,18 @@ async def _viewer(
                         if caption["seq"] in seen or not caption["text"].startswith(PREFIX):
                             continue
                         seen.add(caption["seq"])
-                        if counted and last is not None:  # not the backlog of a first look
+                        if counted and not first_look:
                             published = float(caption["text"].split()[1])
                             result.latencies_ms.append((now - published) * 1000.0)
                 last = newest
+                now = time.time()
+                for caption in latest.get("finals", ()):  # newer than the newest segment
+                    if caption["seq"] in seen or not caption["text"].startswith(PREFIX):
+                        continue
+                    seen.add(caption["seq"])
+                    if counted and not first_look:
+                        published = float(caption["text"].split()[1])
+                        result.latencies_ms.append((now - published) * 1000.0)
         except (aiohttp.ClientError, TimeoutError, ValueError):
             if counted:
                 result.errors += 1

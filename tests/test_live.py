@@ -78,3 +78,25 @@ async def test_future_segments_and_unknown_channels_are_404s_nobody_keeps() -> N
             async with client.get(path) as response:
                 assert response.status == 404, path
                 assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_latest_lists_the_finals_newer_than_its_newest_segment() -> None:
+    # Long windows: the finals wait for theirs to close, but a poller sees them at once.
+    async with running(segment_seconds=5.0) as (client, bus, _app):
+
+        async def latest() -> dict[str, Any] | None:
+            async with client.get("/live/en/latest.json") as response:
+                return await response.json() if response.status == 200 else None
+
+        first = await until(latest, "a first segment")
+        await bus.publish(caption("en", True, "first final"))
+        await bus.publish(caption("en", True, "second final"))
+
+        async def with_both() -> dict[str, Any] | None:
+            doc = await latest()
+            return doc if doc and len(doc["finals"]) == 2 else None
+
+        doc = await until(with_both, "both finals in latest.json")
+        assert [f["text"] for f in doc["finals"]] == ["first final", "second final"]
+        assert all(f["seq"] > doc["seq"] for f in doc["finals"])
+        assert doc["segment"] == first["segment"]  # their window has not closed yet

@@ -136,6 +136,8 @@ export class SegmentStream {
         this.lastSegment = numbers[i];
       }
     }
+    // The finals newer than the newest segment (their segment comes later: seen by seq).
+    if (Array.isArray(latest.finals)) this.take({ captions: latest.finals });
     this.takePartial(latest.partial);
     return true;
   }

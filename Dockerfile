@@ -17,6 +17,7 @@ COPY config ./config
 RUN pip install . \
     && companion model prepare \
     && useradd --system --home /app companion \
+    && mkdir -p /opt/companion/archive \
     && chown -R companion /opt/companion
 
 USER companion

@@ -33,7 +33,7 @@ import resource
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
@@ -64,6 +64,19 @@ class ClientResult:
     polls: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
+
+
+def seen_first(captions: Iterable[dict[str, Any]], seen: set[int]) -> list[float]:
+    """The bench's captions not ``seen`` before (now they are): ms since each was
+    published (the time its text carries)."""
+    now = time.time()
+    latencies = []
+    for caption in captions:
+        if caption["seq"] in seen or not caption["text"].startswith(PREFIX):
+            continue
+        seen.add(caption["seq"])
+        latencies.append((now - float(caption["text"].split()[1])) * 1000.0)
+    return latencies
 
 
 async def _viewer(
@@ -97,23 +110,13 @@ async def _viewer(
                         result.requests += 1
                     if doc is None:
                         continue
-                    now = time.time()
-                    for caption in doc["captions"]:
-                        if caption["seq"] in seen or not caption["text"].startswith(PREFIX):
-                            continue
-                        seen.add(caption["seq"])
-                        if counted and not first_look:
-                            published = float(caption["text"].split()[1])
-                            result.latencies_ms.append((now - published) * 1000.0)
-                last = newest
-                now = time.time()
-                for caption in latest.get("finals", ()):  # newer than the newest segment
-                    if caption["seq"] in seen or not caption["text"].startswith(PREFIX):
-                        continue
-                    seen.add(caption["seq"])
+                    timed = seen_first(doc["captions"], seen)
                     if counted and not first_look:
-                        published = float(caption["text"].split()[1])
-                        result.latencies_ms.append((now - published) * 1000.0)
+                        result.latencies_ms += timed
+                last = newest
+                timed = seen_first(latest.get("finals", ()), seen)  # after the newest segment
+                if counted and not first_look:
+                    result.latencies_ms += timed
         except (aiohttp.ClientError, TimeoutError, ValueError):
             if counted:
                 result.errors += 1

@@ -129,22 +129,30 @@ def _short_max_age(writer: SegmentWriter) -> str:
     return f"public, max-age={max(1, int(writer.assembler.seconds / 2))}"
 
 
-async def playlist(request: web.Request) -> web.Response:
+def _writing(request: web.Request) -> SegmentWriter | web.Response:
+    """The channel's writer once it has stored a segment, or the 404 to answer."""
     writer = _writer(request)
     if writer is None:
         return not_found("no such channel")
     if writer.latest is None:
         return not_found("no segment yet")
+    return writer
+
+
+async def playlist(request: web.Request) -> web.Response:
+    writer = _writing(request)
+    if isinstance(writer, web.Response):
+        return writer
+    assert writer.latest is not None
     body = Body.of(render_playlist(writer.latest).encode())
     return answer(request, body, PLAYLIST_TYPE, _short_max_age(writer))
 
 
 async def latest(request: web.Request) -> web.Response:
-    writer = _writer(request)
-    if writer is None:
-        return not_found("no such channel")
-    if writer.latest is None:
-        return not_found("no segment yet")
+    writer = _writing(request)
+    if isinstance(writer, web.Response):
+        return writer
+    assert writer.latest is not None
     hub = request.app[FANOUT].hubs[writer.channel]
     partial = hub.partial
     # The finals newer than the newest stored segment: a poller sees a final within a

@@ -70,6 +70,25 @@ def http_date(value: str) -> float | None:
     return when.timestamp() + 0.5
 
 
+REPLY_SHOWN = 200  # characters of a reply's body (YouTube's reason) kept for organizers
+
+
+def said(reply: str) -> str:
+    """A reply's body on one line, shortened: what organizers are shown of it."""
+    return " ".join(reply.split())[:REPLY_SHOWN]
+
+
+def skew_warning(skew: float | None) -> str:
+    """The warning for organizers past ``SKEW_WARN``, or ''."""
+    if skew is None or abs(skew) <= SKEW_WARN:
+        return ""
+    side = "ahead of" if skew > 0 else "behind"
+    return (
+        f"YouTube's clock is {abs(skew):.1f} s {side} this machine's "
+        f"(more than {SKEW_WARN:.0f} s): check its time (NTP)"
+    )
+
+
 @dataclass
 class Skew:
     """YouTube's clock minus ours (seconds), measured from the replies' server times."""

@@ -49,11 +49,12 @@ from companion.captions import CaptionEvent
 from companion.errors import BusUnavailableError, LostClaim  # importable from here as before
 from workers.poster.clock import (
     MAX_AGE,
-    SKEW_WARN,
     Skew,
     http_date,
     refresh,
+    said,
     server_time,
+    skew_warning,
     stale,
 )
 from workers.poster.format import (
@@ -79,7 +80,6 @@ from workers.poster.trial_desk import TrialDesk
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
-REPLY_SHOWN = 200  # characters of a refusal's body kept in the report's last_error
 Reply = tuple[int, str, float, float]  # HTTP status, body, sent and answered (our clock)
 
 
@@ -377,19 +377,14 @@ class CaptionPoster:
         status, reply, _, _ = answer
         if 200 <= status < 300:
             return status, None
-        said = " ".join(reply.split())[:REPLY_SHOWN]  # YouTube's reason, e.g. its skew
-        return status, f"the endpoint answered {status}" + (f": {said}" if said else "")
+        reason = said(reply)  # YouTube's reason, e.g. its skew
+        return status, f"the endpoint answered {status}" + (f": {reason}" if reason else "")
 
     def _measured(self, sent: float, answered: float, server: float) -> None:
         skew = self.skew.measure(sent, answered, server)
         self.stats.clock_skew = round(skew, 3)
         self.stats.round_trip = round(answered - sent, 3)
-        self.stats.skew_warning = (
-            f"YouTube's clock is {abs(skew):.1f} s {'ahead of' if skew > 0 else 'behind'} "
-            f"this machine's (more than {SKEW_WARN:.0f} s): check its time (NTP)"
-            if self.skew.large
-            else ""
-        )
+        self.stats.skew_warning = skew_warning(skew)
         if self.skew.warn(answered):
             log.warning("poster %s: %s", self.channel, self.stats.skew_warning)
 

@@ -48,10 +48,8 @@ from companion.caption_trial import (
 )
 from companion.caption_trial import DEFAULT_TEXT as DEFAULT_TEXT  # importable from here
 from companion.errors import TrialRefused
-from workers.poster.clock import SKEW_WARN, Skew, server_time
+from workers.poster.clock import Skew, said, server_time, skew_warning
 from workers.poster.format import Cue, body
-
-REPLY_SHOWN = 200  # characters of YouTube's answer kept in the report
 
 
 def next_seq(report: dict[str, Any] | None) -> int:
@@ -114,23 +112,11 @@ class TrialReport:
         return asdict(self)
 
 
-def skew_warning(skew: float | None) -> str:
-    """The warning past ``clock.SKEW_WARN`` (as the poster's report says it), or ''."""
-    if skew is None or abs(skew) <= SKEW_WARN:
-        return ""
-    side = "ahead of" if skew > 0 else "behind"
-    return (
-        f"YouTube's clock is {abs(skew):.1f} s {side} this machine's "
-        f"(more than {SKEW_WARN:.0f} s): check its time (NTP)"
-    )
-
-
 def read_reply(
     channel: str, seq: int, status: int, reply: str, sent: float, answered: float
 ) -> TrialReport:
     """The report of an answered post: accepted (2xx) with the skew its server time
     gives, or refused with YouTube's reason."""
-    said = " ".join(reply.split())[:REPLY_SHOWN]
     accepted = 200 <= status < 300
     skew: float | None = None
     if accepted:
@@ -142,7 +128,7 @@ def read_reply(
         seq,
         accepted,
         status,
-        said,
+        said(reply),
         round(max(answered - sent, 0.0) * 1000, 1),
         skew,
         skew_warning(skew),

@@ -54,10 +54,9 @@ from bench.drill_parts import (
 from bench.drill_probes import Check, Probes, timed
 from bench.drill_viewers import follow
 from companion.bus.redis import RedisBus
-from companion.captions import CaptionEvent
 from companion.transcripts.files import ArchiveFiles
 from workers.poster import caption_url_env
-from workers.poster.format import cues_for, postable, timestamp
+from workers.poster.format import postable
 
 CHANNEL = "en"
 KINDS = ("replica-1", "replica-2", "captioner", "archiver", "poster", "redis")
@@ -274,7 +273,7 @@ class Drill:
     ) -> dict[str, Any]:
         events = await probes.stream()
         finals = [e.seq for e in events if e.final]
-        expected = {cue: e.seq for e in events if postable(e) for cue in _cues(e)}
+        expected = drill_count.expected_posts(events)
         posts = [(r.seq, r.cues) for r in self.ingest.received]
         report: dict[str, Any] = {
             "event": self.event_id,
@@ -298,9 +297,3 @@ class Drill:
         if await timed(time.monotonic(), check, READY_TIMEOUT) is None:
             logs = ", ".join(str(c.log_path) for c in self.children.values())
             raise RuntimeError(f"{what} did not start within {READY_TIMEOUT:g} s (logs: {logs})")
-
-
-def _cues(event: CaptionEvent) -> list[tuple[str, str]]:
-    """The cues the poster makes of ``event`` (no delay; a long one is cut into
-    several), as the endpoint reads them."""
-    return [(timestamp(cue.at), cue.text) for cue in cues_for(event, 0.0, event.at)]

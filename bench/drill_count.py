@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from companion.captions import CaptionEvent
+from workers.poster.format import cues_for, postable, timestamp
 
 BACK_WITHIN = 10.0  # seconds: every process back on its own within this
 
@@ -63,6 +64,18 @@ def archive_figures(finals: Iterable[int], archived: Sequence[int]) -> dict[str,
 
 
 Cue = tuple[str, str]  # (timestamp, text) as posted
+
+
+def expected_posts(events: Iterable[CaptionEvent]) -> dict[Cue, int]:
+    """Each cue the postable finals of ``events`` should become -> its final's seq: the
+    cues the poster makes of each (no delay; a long final is cut into several), as the
+    endpoint reads them."""
+    return {
+        (timestamp(cue.at), cue.text): event.seq
+        for event in events
+        if postable(event)
+        for cue in cues_for(event, 0.0, event.at)
+    }
 
 
 def post_figures(

@@ -462,6 +462,32 @@ def bench_fuzz(messages: int, seed: int, bystanders: int) -> None:
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 
+@bench.command("mic")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=180.0,
+    show_default=True,
+    help="Frames sent per set-up (ten a second).",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="This Redis (default: a private redis-server, append-only, fsync always).",
+)
+def bench_mic(seconds: float, redis_url: str | None) -> None:
+    """Time each console microphone frame from the socket to the booth captioner's push
+    source, in process and through Redis; print p50/p95/p99/max and what Redis adds
+    (bench/mic.py)."""
+    import asyncio
+
+    from bench.mic import run_mic
+
+    report = asyncio.run(run_mic(seconds, redis_url))
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
 @bench.command("archive")
 @click.option("--captions", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("--channels", type=click.IntRange(1, 16), default=2, show_default=True)

@@ -97,19 +97,18 @@ def background(start: Callable[[Any], Coroutine[Any, Any, Any]], name: str) -> C
 
 
 def captioners_context(config: EventConfig, bus: Bus, demo: bool) -> CleanupContext:
-    """The event's captioners (``config.captioners()``), fed the consoles' microphones;
-    in the demo, each booth with a recording has its first interpreter live."""
+    """The event's captioners (``config.captioners()``; a ``console`` booth's hears the
+    microphone frames the bus carries); in the demo, each booth with a recording has its
+    first interpreter live."""
 
     async def start(app: Any) -> None:
-        from service.keys import BOOTH_AUDIO, DESK
+        from service.keys import DESK
         from workers.captioner.live import run_captioners
 
         desk = app.get(DESK)
         if demo and desk is not None:
             await desk.demo_live()
-        audio = app.get(BOOTH_AUDIO)  # the console microphones of `console` booths
-        pushes = audio.pushes if audio is not None else None
-        await run_captioners(config, bus, config.captioners(), loop=demo, pushes=pushes)
+        await run_captioners(config, bus, config.captioners(), loop=demo)
 
     return background(start, "captioners")
 

@@ -34,7 +34,11 @@ def worker_caption(
     loop: bool,
     config_path: Path | None,
 ) -> None:
-    """Caption one channel, the floor or one booth into the Redis bus (REDIS_URL)."""
+    """Caption one channel, the floor or one booth into the Redis bus (REDIS_URL).
+
+    A booth whose source is ``console`` hears its live interpreter's microphone, which
+    any service replica passes on through Redis.
+    """
     import asyncio
 
     from companion.bus import open_bus
@@ -52,11 +56,8 @@ def worker_caption(
     source_spec = source or spec.source
     if not source_spec:
         raise ConfigError(f"'{spec.id}' has no source: give --source")
-    if source_spec == CONSOLE_SOURCE:
-        raise ConfigError(
-            f"'{spec.id}' takes its audio from the console: `companion serve` captions it "
-            "(without --no-workers), or give --source"
-        )
+    if source_spec == CONSOLE_SOURCE and booth is None:
+        raise ConfigError("'console' is a booth's source: give --booth")
 
     async def run() -> None:
         bus = open_bus(url, namespace=config.event.id)

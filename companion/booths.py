@@ -91,7 +91,9 @@ class Booth:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Booth:
-        values = {k: v for k, v in data.items() if k != "on_air"}
+        """The booth of a ``booth:<id>`` document (its ``on_air`` and the bus's
+        ``version`` are not state of their own)."""
+        values = {k: v for k, v in data.items() if k not in ("on_air", "version")}
         values["interpreters"] = tuple(values.get("interpreters", ()))
         values["relays"] = tuple(values.get("relays", ()))
         if values.get("request"):
@@ -284,6 +286,11 @@ class Carriage:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Carriage:
+        """The carriage of a ``channel:<id>`` document, without the bus's ``version``."""
+        return cls(**{k: v for k, v in data.items() if k != "version"})
 
 
 def route(

@@ -1,10 +1,14 @@
 """Audio pushed to a captioner: the interpreter console's microphone (``source = "console"``).
 
 A booth whose source is ``console`` has no stream to open: its live interpreter's
-console sends PCM over ``/ws/booth-audio`` (``service/booth_audio.py``) and the
-service ``feed``s it, on the event loop, into the booth's ``PushSource``. The
-booth's captioner reads ``chunks()`` in its own thread, as it would read a live
-source. ``PushSources`` holds one per booth, keyed by booth id; the app owns it.
+console sends PCM over ``/ws/booth-audio`` (``service/booth_audio.py``) to whichever
+replica it is connected to, which publishes each frame on the bus
+(``Bus.publish_audio``: in memory, or a short Redis stream per booth). The booth's
+captioner, in ``companion serve`` or in ``companion worker caption --booth`` on
+another machine, ``relay``s the booth's frames from the bus into a ``PushSource`` of
+its own, and reads ``chunks()`` in its own thread, as it would read a live source.
+Going through the bus in one process too keeps one path everywhere: the service
+never needs to know where the booth's captioner runs.
 
 The format is little-endian signed 16-bit mono PCM at 16 kHz (``SAMPLE_RATE``).
 
@@ -22,14 +26,19 @@ when ``chunks()`` runs, so the service can import it and still start fast.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from companion.bus.base import Bus
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000  # as workers.captioner.audio.SAMPLE_RATE, without importing PyAV
 BYTES_PER_SAMPLE = 2
@@ -121,33 +130,12 @@ class PushSource:
             self._ready.notify_all()
 
 
-class PushSources:
-    """The push sources of an app, by booth id; safe to use from any thread."""
-
-    def __init__(self, names: Iterable[str] = ()) -> None:
-        self._lock = threading.Lock()
-        self._sources: dict[str, PushSource] = {}
-        for name in names:
-            self.add(name)
-
-    def add(self, name: str) -> PushSource:
-        """The source called ``name``, made if it is new."""
-        with self._lock:
-            source = self._sources.get(name)
-            if source is None:
-                source = self._sources[name] = PushSource(name)
-            return source
-
-    def get(self, name: str) -> PushSource | None:
-        with self._lock:
-            return self._sources.get(name)
-
-    def names(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(self._sources)
-
-    def close_all(self) -> None:
-        with self._lock:
-            sources = list(self._sources.values())
-        for source in sources:
-            source.close()
+async def relay(bus: Bus, booth: str, source: PushSource) -> None:
+    """Feed ``source`` the frames of ``booth``'s microphone from ``bus``, from now on,
+    until cancelled, the bus closes or ``source`` is closed."""
+    async for pcm in bus.follow_audio(booth):
+        try:
+            if not source.feed(pcm):
+                return
+        except ValueError as exc:  # the service checks frames; only a foreign publisher's
+            log.warning("%s: a microphone frame was skipped: %s", booth, exc)

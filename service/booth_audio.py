@@ -1,10 +1,12 @@
 """The console microphone: ``GET /ws/booth-audio`` feeds a booth's captioner from the browser.
 
 For booths with ``source = "console"`` (no other audio path to the server): the live
-interpreter's console captures the microphone and sends it here; the service feeds
-it into the booth's ``PushSource`` (``companion/push.py``), which the booth's
-captioner in this process reads. With ``--no-workers`` the captioners run elsewhere
-and nothing reads it.
+interpreter's console captures the microphone and sends it here; the service
+publishes each frame on the bus (``Bus.publish_audio``), and the booth's captioner,
+in this process or in ``companion worker caption --booth`` elsewhere, relays it into
+a ``PushSource`` of its own (``companion/push.py``). Every replica does the same, so
+the interpreter may be connected to any of them, and none needs to know where the
+captioner runs.
 
 Protocol (``docs/interpretation.md``)::
 
@@ -21,20 +23,22 @@ Error codes: ``login_required`` / ``token_refused`` (then a close with 1008),
 ``no_console_source`` (the booth's source is not ``console``; close 1008),
 ``not_live`` (the interpreter is not the booth's live one: the audio is ignored, said
 again each time they stop being live), ``busy`` (another socket of the same
-interpreter feeds the booth: one microphone at a time, until it has sent nothing for
-a second), ``bad_frame`` (not whole 16-bit samples), ``too_large`` (over 64 KiB),
-``bad_message`` (text other than a ping), ``too_fast`` (audio beyond real time plus a
-2-second burst is dropped, before any work is spent on it). After ``MAX_BAD_FRAMES``
-bad frames the socket is closed with 1008 (``TooManyBadFrames``), and after
-``MAX_TOO_FAST`` dropped frames too (``MicrophoneFloodError``); aiohttp itself closes one that sends
+interpreter, on any replica, feeds the booth: one microphone at a time, until it has
+sent nothing for about a second or closed), ``bad_frame`` (not whole 16-bit samples),
+``too_large`` (over 64 KiB), ``bad_message`` (text other than a ping), ``too_fast``
+(audio beyond real time plus a 2-second burst is dropped, before any work is spent on
+it). After ``MAX_BAD_FRAMES`` bad frames the socket is closed with 1008
+(``TooManyBadFrames``), and after ``MAX_TOO_FAST`` dropped frames too
+(``MicrophoneFloodError``); aiohttp itself closes one that sends
 a message over ``MAX_MESSAGE_BYTES`` with 1009. The refusals that close the socket are
 ``RequestError``s, and ``close_for`` (``service/errors.py``) gives their close code.
 
 While the live interpreter is muted or coughing, silence of the same length is fed
 in place of the audio: the booth's captioner hears what a booth console would send.
 
-``Microphone`` (one socket) and ``Owners`` (which socket feeds a booth) hold the
-logic, without I/O and with ``now`` passed in; ``booth_audio_socket`` is the shell.
+``Microphone`` (one socket) holds the logic, without I/O and with ``now`` passed in;
+``MicrophoneLease`` keeps "one microphone at a time" across replicas with a bus lease
+(``Bus.claim``); ``booth_audio_socket`` is the shell.
 """
 
 from __future__ import annotations
@@ -44,24 +48,26 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from companion.booths import Booth
+from companion.bus.base import Bus
 from companion.config import CONSOLE_SOURCE, EventConfig
 from companion.errors import (  # TooManyBadFrames importable from here as before
     BadRequestError,
+    BusUnavailableError,
     MicrophoneFloodError,
     RequestError,
     TooManyBadFrames,
 )
-from companion.push import BYTES_PER_SAMPLE, SAMPLE_RATE, PushSources
+from companion.push import BYTES_PER_SAMPLE, SAMPLE_RATE
 from service.auth import Tokens, socket_login
 from service.errors import close_for, error_code
-from service.keys import BOOTH_AUDIO, DESK, SETTINGS, SOCKETS
+from service.keys import BOOTH_AUDIO, BUS, DESK, SETTINGS, SOCKETS
 from service.protocol import CLOSE_GOING_AWAY
 
 log = logging.getLogger(__name__)
@@ -73,7 +79,9 @@ BYTES_PER_SECOND = SAMPLE_RATE * BYTES_PER_SAMPLE  # real time
 PACE_BURST_SECONDS = 2.0  # audio a console may send ahead of real time (after a stall)
 MAX_TOO_FAST = 20  # frames over the pace before the socket is closed
 LEVEL_SECONDS = 1.0
-OWNER_SECONDS = 1.0  # a booth's feeding socket keeps it while it sent audio this recently
+OWNER_SECONDS = 1.0  # a socket keeps its booth while it sent audio about this recently
+LEASE_EVERY = 0.5  # a sending socket claims or renews its lease this often
+LEASE_WAIT = 0.25  # the longest a frame waits for the bus's answer (then: fail open)
 FULL_SCALE = 32768.0
 
 
@@ -81,37 +89,43 @@ def error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
-class Owners:
-    """Which socket feeds each booth: one microphone at a time (pure, ``now`` passed in).
+@dataclass
+class MicrophoneLease:
+    """One microphone per interpreter and booth, across replicas: the bus lease
+    ``microphone:<booth>:<interpreter>``, held by one socket.
 
-    Only the live interpreter claims a booth, so an owner who is another interpreter
-    has handed over and gives way at once; two sockets of the same interpreter (two
-    tabs) do not interleave: the second waits until the first has been quiet ``hold``
-    seconds or closes.
+    Claimed, or renewed, at most every ``LEASE_EVERY`` seconds while its socket sends
+    frames, for ``OWNER_SECONDS + LEASE_EVERY``: the interpreter's second tab, on this
+    replica or another, stays ``busy`` until the first has been quiet for a second or
+    so, or has closed (``release``). Another interpreter has another key, so a handover
+    is never held up (and only the live one is fed anyway). When the bus cannot answer
+    (within ``LEASE_WAIT``) the socket goes on as if it held the lease: the audio cannot
+    reach the captioner then anyway, and the live edge matters more.
     """
 
-    def __init__(self, hold: float = OWNER_SECONDS) -> None:
-        self.hold = hold
-        self._owners: dict[str, tuple[object, str, float]] = {}  # booth -> (mic, who, last fed)
+    key: str
+    holder: str = field(default_factory=lambda: uuid.uuid4().hex)
+    held: bool = False
+    _tried: float = -math.inf
 
-    def claim(self, booth: str, microphone: object, interpreter: str, now: float) -> bool:
-        """``microphone`` of the live ``interpreter`` may feed ``booth`` now."""
-        owner = self._owners.get(booth)
-        if (
-            owner is None
-            or owner[0] is microphone
-            or owner[1] != interpreter
-            or now - owner[2] > self.hold
-        ):
-            self._owners[booth] = (microphone, interpreter, now)
-            return True
-        return False
+    async def keep(self, bus: Bus, now: float) -> bool:
+        """Whether this socket holds the lease, claimed again if it is time to."""
+        if now - self._tried >= LEASE_EVERY:
+            self._tried = now
+            try:
+                async with asyncio.timeout(LEASE_WAIT):
+                    self.held = await bus.claim(self.key, self.holder, OWNER_SECONDS + LEASE_EVERY)
+            except (BusUnavailableError, TimeoutError):
+                self.held = True
+        return self.held
 
-    def release(self, booth: str, microphone: object) -> None:
-        """``microphone`` stops feeding ``booth`` (its socket closed)."""
-        owner = self._owners.get(booth)
-        if owner is not None and owner[0] is microphone:
-            del self._owners[booth]
+    async def release(self, bus: Bus) -> None:
+        """Let the lease lapse now: claimed again, if still ours, for a millisecond."""
+        if not self.held:
+            return
+        with contextlib.suppress(BusUnavailableError, TimeoutError):
+            async with asyncio.timeout(LEASE_WAIT):
+                await bus.claim(self.key, self.holder, 0.001)
 
 
 @dataclass
@@ -153,8 +167,10 @@ class Microphone:
         self._budget -= size
         return True
 
-    def frame(self, data: bytes, booth: Booth, owners: Owners, now: float) -> Fed:
-        """Check one binary frame against the booth's state; raises ``TooManyBadFrames``."""
+    def frame(self, data: bytes, booth: Booth, now: float, held: bool = True) -> Fed:
+        """Check one binary frame against the booth's state and whether this socket
+        holds the booth's microphone (``held``: ``MicrophoneLease``); raises
+        ``TooManyBadFrames`` and ``MicrophoneFloodError``."""
         fed = Fed()
         problem = _frame_problem(data)
         if problem is not None:
@@ -173,7 +189,7 @@ class Microphone:
         live = booth.live == self.interpreter
         if not live:
             self._tell(fed, error("not_live", "you are not live: your microphone is not sent on"))
-        elif not owners.claim(self.booth, self, self.interpreter, now):
+        elif not held:
             self._tell(fed, error("busy", "another console is sending this booth's microphone"))
         else:
             self.told = ""
@@ -214,31 +230,25 @@ def _frame_problem(data: bytes) -> dict[str, Any] | None:
 # ------------------------------------------------------------------ the route
 @dataclass
 class BoothAudio:
-    """The app's console microphones: tokens, the booths' push sources, who feeds each."""
+    """The app's console microphones: tokens, the booths that take them, open sockets."""
 
     tokens: Tokens
-    pushes: PushSources
-    owners: Owners = field(default_factory=Owners)
+    consoles: frozenset[str]  # the ids of the booths whose source is ``console``
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 
 def install(app: web.Application, tokens: Tokens, config: EventConfig) -> None:
-    """Add ``/ws/booth-audio`` and a push source per ``console`` booth (with booths)."""
+    """Add ``/ws/booth-audio`` (with booths)."""
     if not config.booths:
         return
-    consoles = [b.id for b in config.booths if b.source == CONSOLE_SOURCE]
-    audio = BoothAudio(tokens, PushSources(consoles))
+    consoles = frozenset(b.id for b in config.booths if b.source == CONSOLE_SOURCE)
+    audio = BoothAudio(tokens, consoles)
     app[BOOTH_AUDIO] = audio
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        yield
-        audio.pushes.close_all()  # the captioners' threads stop reading
 
     async def close_sockets(app: web.Application) -> None:
         for ws in list(audio.sockets):
             await ws.close(code=CLOSE_GOING_AWAY, message=b"server shutting down")
 
-    app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/ws/booth-audio", booth_audio_socket)
 
@@ -252,24 +262,25 @@ async def booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
-    """Log in (within ``login_timeout``), then feed the booth's captioner with the live
-    interpreter's microphone."""
+    """Log in (within ``login_timeout``), then pass the live interpreter's microphone on
+    to the booth's captioner, through the bus."""
     audio = request.app[BOOTH_AUDIO]
     desk = request.app[DESK]
+    bus = request.app[BUS]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
     interpreter = await socket_login(ws, audio.tokens, request.app[SETTINGS].login_timeout)
     if interpreter is None:
         return ws
     booth_id = desk.booth_of[interpreter]
-    push = audio.pushes.get(booth_id)
-    if push is None:
+    if booth_id not in audio.consoles:
         await _refuse(
             ws, BadRequestError("no_console_source", f"{booth_id} does not take console audio")
         )
         return ws
     clock = asyncio.get_running_loop().time
     mic = Microphone(interpreter, booth_id, clock())
+    lease = MicrophoneLease(f"microphone:{booth_id}:{interpreter}")
     await _send(
         ws,
         {
@@ -285,9 +296,10 @@ async def _booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.BINARY:
-                fed = mic.frame(msg.data, desk.booths[booth_id], audio.owners, clock())
+                held = await lease.keep(bus, clock())
+                fed = mic.frame(msg.data, desk.booths[booth_id], clock(), held)
                 if fed.audio:
-                    push.feed(fed.audio)
+                    bus.publish_audio(booth_id, fed.audio)
                 for reply in fed.replies:
                     await _send(ws, reply)
             elif msg.type is WSMsgType.TEXT:
@@ -297,7 +309,7 @@ async def _booth_audio_socket(request: web.Request) -> web.WebSocketResponse:
         await _refuse(ws, exc)
     finally:
         audio.sockets.discard(ws)
-        audio.owners.release(booth_id, mic)
+        await lease.release(bus)
     return ws
 
 

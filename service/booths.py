@@ -35,7 +35,7 @@ from aiohttp import WSMsgType, web
 from companion.aio import running
 from companion.bus.base import Bus
 from companion.config import EventConfig
-from companion.errors import BadRequestError, Refused
+from companion.errors import BadRequestError, BusUnavailableError, Refused
 from service.auth import require_interpreter, require_organizer, socket_login
 from service.booth_desk import BEHIND, BoothDesk, Listeners
 from service.keys import DESK, SETTINGS, SOCKETS, TOKENS
@@ -175,6 +175,9 @@ async def _console_message(
         await desk.act(interpreter, action, arg if isinstance(arg, str) else "")
     except Refused as refused:
         await ws.send_json({"type": "refused", "action": action, "reason": refused.reason})
+    except BusUnavailableError:  # the desk's truth is on the bus: no guessing without it
+        reason = "the desk cannot reach the bus: try again in a moment"
+        await ws.send_json({"type": "refused", "action": action, "reason": reason})
 
 
 async def _send_loop(

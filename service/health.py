@@ -31,6 +31,11 @@ def install(app: web.Application, registry: CollectorRegistry) -> None:
         Gauge(
             "companion_bus_dropped", "Events the bus dropped past its buffer.", registry=registry
         ),
+        Gauge(
+            "companion_bus_audio_dropped",
+            "Console microphone frames the bus could not deliver (never buffered).",
+            registry=registry,
+        ),
     )
     app[CAPTIONER_GAUGES] = (
         Gauge(
@@ -104,8 +109,9 @@ async def metrics(request: web.Request) -> web.Response:
         if item.get("lag_seconds") is not None:
             lag.labels(channel).set(float(item["lag_seconds"]))
     health = request.app[BUS].health()
-    buffered, dropped = request.app[BUS_GAUGES]
+    buffered, dropped, audio_dropped = request.app[BUS_GAUGES]
     buffered.set(health.buffered)
     dropped.set(health.dropped)
+    audio_dropped.set(health.audio_dropped)
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -42,7 +42,7 @@ EVENT: web.AppKey[EventConfig] = web.AppKey("event")  # absent when built withou
 CAPTIONERS: web.AppKey[tuple[str, ...]] = web.AppKey("captioners")
 SOCKETS: web.AppKey[SocketGate] = web.AppKey("sockets")  # the caps on open websockets
 # service.health
-BUS_GAUGES: web.AppKey[tuple[Gauge, Gauge]] = web.AppKey("bus_gauges")
+BUS_GAUGES: web.AppKey[tuple[Gauge, Gauge, Gauge]] = web.AppKey("bus_gauges")
 CAPTIONER_GAUGES: web.AppKey[tuple[Gauge, Gauge, Gauge]] = web.AppKey("captioner_gauges")
 # service.booths
 DESK: web.AppKey[BoothDesk] = web.AppKey("booth_desk")

@@ -1,4 +1,5 @@
-"""Shared fixtures: an archive directory and one real Whisper base model per session.
+"""Shared fixtures: an archive directory, one real Whisper base model per session, and
+private redis-servers (``redis_server`` per module, ``outage_server`` per test).
 
 Helpers the tests import live in ``tests/support/``; no test imports another test module.
 """
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,3 +52,19 @@ def engine(base_model_dir: str) -> Iterator[object]:
 def env(model_cache: Path) -> dict[str, str]:
     """A clean environment for config loading that points at the session's cache."""
     return {"COMPANION_CACHE_DIR": str(model_cache)}
+
+
+# scripts/test installs redis-server; without it the Redis tests fail, they are not skipped.
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server on a free port, shared by a module's tests (each test
+    keeps to a namespace of its own)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def outage_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own: it may be stopped, killed and started again."""
+    with RedisServer() as server:
+        yield server

@@ -1,7 +1,7 @@
 """The archiver as a real process on a real Redis: kill -9 at any moment loses nothing and
 writes nothing twice; an archive that cannot be written holds everything unacknowledged.
 
-A private ``redis-server`` (tests/support/redis_server.py), ``companion worker archive`` as a
+A private ``redis-server`` (tests/support/outage_server.py), ``companion worker archive`` as a
 subprocess, and publishers as subprocesses that publish through ``RedisBus`` the way
 captioners do (finals and partials, two channels). The truth to compare with is what
 the Redis streams hold at the end.
@@ -83,16 +83,10 @@ class Proc:
         self._out.close()
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 class Setup:
-    def __init__(self, tmp_path: Path, redis_server: RedisServer) -> None:
+    def __init__(self, tmp_path: Path, outage_server: RedisServer) -> None:
         self.tmp = tmp_path
-        self.url = redis_server.url
+        self.url = outage_server.url
         text = config_text(tmp_path / "archive")
         self.config = tmp_path / "event.toml"
         self.config.write_text(text)
@@ -167,8 +161,8 @@ class Setup:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, redis_server: RedisServer) -> Iterator[Setup]:
-    s = Setup(tmp_path, redis_server)
+def setup(tmp_path: Path, outage_server: RedisServer) -> Iterator[Setup]:
+    s = Setup(tmp_path, outage_server)
     yield s
     s.close()
 

@@ -1,4 +1,5 @@
-"""The console microphone: its config, its pure core and ``/ws/booth-audio`` in process."""
+"""The console microphone: its config, its pure core, its lease and ``/ws/booth-audio``
+in process (the frames it passes on are read from the bus, as the captioner reads them)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from companion.booths import Booth
 from companion.bus.memory import MemoryBus
 from companion.config import EventConfig, parse_config
 from companion.errors import ConfigError
-from companion.push import PushSource
 from service import booth_audio
 from service.app import create_app
 from service.auth import Tokens
-from service.booth_audio import MAX_BAD_FRAMES, MAX_FRAME_BYTES, Microphone, Owners
-from service.keys import BOOTH_AUDIO
+from service.booth_audio import MAX_BAD_FRAMES, MAX_FRAME_BYTES, Microphone, MicrophoneLease
+from service.keys import BUS
 from service.settings import ServiceSettings
+from tests.support.microphone import hearing
 from tests.support.service import receive
+from tests.support.waiting import until
 
 CONFIG = """
 [floor]
@@ -82,16 +84,17 @@ def test_console_is_not_a_channel_or_floor_source(text: str, key: str) -> None:
         parse_config(text, "test.toml", env={})
 
 
-def test_a_worker_elsewhere_cannot_caption_a_console_booth(tmp_path: Path) -> None:
+def test_console_is_for_a_worker_of_a_booth_only(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from cli import main
 
     (tmp_path / "event.toml").write_text(CONFIG, encoding="utf-8")
-    args = ["worker", "caption", "--booth", "booth-en", "--config", str(tmp_path / "event.toml")]
+    config = ["--config", str(tmp_path / "event.toml")]
+    args = ["worker", "caption", "--channel", "en", "--source", "console", *config]
     result = CliRunner().invoke(main, args, env={"REDIS_URL": "redis://127.0.0.1:9"})
     assert result.exit_code == 2, result.output
-    assert "'booth-en' takes its audio from the console" in result.stderr
+    assert "'console' is a booth's source: give --booth" in result.stderr
 
 
 # --------------------------------------------------------------- pure core
@@ -100,48 +103,71 @@ def booth(live: str | None = "kim", muted: bool = False, coughing: bool = False)
 
 
 def test_only_the_live_interpreter_is_fed_and_not_live_is_said_once() -> None:
-    owners = Owners()
     lee = Microphone("lee", "booth-en", 0.0)
-    first, second = (
-        lee.frame(frame(9), booth(), owners, 0.1),
-        lee.frame(frame(9), booth(), owners, 0.2),
-    )
+    first, second = lee.frame(frame(9), booth(), 0.1), lee.frame(frame(9), booth(), 0.2)
     assert first.audio is None and [r["code"] for r in first.replies] == ["not_live"]
     assert second.audio is None and second.replies == []
-    handed = lee.frame(frame(9), booth(live="lee"), owners, 0.3)
+    handed = lee.frame(frame(9), booth(live="lee"), 0.3)
     assert handed.audio == frame(9) and handed.replies == []
-    again = lee.frame(frame(9), booth(live="kim"), owners, 0.4)
+    again = lee.frame(frame(9), booth(live="kim"), 0.4)
     assert [r["code"] for r in again.replies] == ["not_live"]
 
 
 def test_muted_or_coughing_feeds_silence_of_the_same_length() -> None:
     kim = Microphone("kim", "booth-en", 0.0)
     for state in (booth(muted=True), booth(coughing=True)):
-        assert kim.frame(frame(900), state, Owners(), 0.1).audio == bytes(3200)
+        assert kim.frame(frame(900), state, 0.1).audio == bytes(3200)
 
 
-def test_one_microphone_per_booth_until_the_owner_goes_quiet() -> None:
-    owners = Owners(hold=1.0)
-    first, second = Microphone("kim", "booth-en", 0.0), Microphone("kim", "booth-en", 0.0)
-    assert first.frame(frame(1), booth(), owners, 0.0).audio
-    busy = second.frame(frame(1), booth(), owners, 0.5)  # the same interpreter's second tab
-    assert busy.audio is None and [r["code"] for r in busy.replies] == ["busy"]
-    assert second.frame(frame(1), booth(), owners, 1.6).audio  # the first one went quiet
-    owners.release("booth-en", second)
-    assert first.frame(frame(1), booth(), owners, 1.7).audio
+def test_a_socket_without_the_lease_is_busy_said_once() -> None:
+    kim = Microphone("kim", "booth-en", 0.0)
+    busy = [kim.frame(frame(1), booth(), 0.1 * k, held=False) for k in (1, 2)]
+    assert busy[0].audio is None and [r["code"] for r in busy[0].replies] == ["busy"]
+    assert busy[1].audio is None and busy[1].replies == []
+    assert kim.frame(frame(1), booth(), 0.3, held=True).audio
 
 
-def test_the_new_live_interpreter_takes_the_booth_at_once() -> None:
-    owners = Owners(hold=1.0)
-    kim, lee = Microphone("kim", "booth-en", 0.0), Microphone("lee", "booth-en", 0.0)
-    assert kim.frame(frame(1), booth(), owners, 0.0).audio
-    assert lee.frame(frame(2), booth(live="lee"), owners, 0.1).audio
+# ---------------------------------------------------------------- the lease
+async def test_one_microphone_per_interpreter_until_the_first_goes_quiet_or_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two tabs of kim: the second is refused while the first sends; it wins once the
+    first has been quiet past the lease, and a millisecond after the first closes. Lee
+    (another key) is never held up by kim. The lease's life is shortened for speed."""
+    monkeypatch.setattr(booth_audio, "OWNER_SECONDS", 0.2)
+    monkeypatch.setattr(booth_audio, "LEASE_EVERY", 0.01)
+    bus = MemoryBus()
+    first, second = (
+        MicrophoneLease("microphone:booth-en:kim"),
+        MicrophoneLease("microphone:booth-en:kim"),
+    )
+    lee = MicrophoneLease("microphone:booth-en:lee")
+    clock = asyncio.get_running_loop().time
+    assert await first.keep(bus, clock())
+    assert not await second.keep(bus, clock())
+    assert await lee.keep(bus, clock())
+    await until(lambda: second.keep(bus, clock()), "the quiet first tab's lease to lapse")
+    assert not await first.keep(bus, clock() + 1.0)  # the first tab is back: now it waits
+    await second.release(bus)  # the lease lapses a millisecond later
+    await until(lambda: first.keep(bus, clock() + 2.0), "the closed tab's lease to lapse")
+
+
+async def test_the_lease_fails_open_when_the_bus_cannot_answer() -> None:
+    from companion.bus.redis import RedisBus
+
+    bus = RedisBus("redis://127.0.0.1:9/0", namespace="lease-test")  # nothing listens there
+    try:
+        lease = MicrophoneLease("microphone:booth-en:kim")
+        assert await lease.keep(bus, 0.0)
+        await lease.release(bus)  # best effort: says nothing
+    finally:
+        await bus.close()
 
 
 def test_the_level_is_the_rms_since_the_last_report() -> None:
     kim = Microphone("kim", "booth-en", 0.0)
-    assert kim.frame(frame(16384), booth(), Owners(), 0.5).replies == []
-    fed = kim.frame(frame(0), booth(), Owners(), 1.0)
+    assert kim.frame(frame(16384), booth(), 0.5).replies == []
+    fed = kim.frame(frame(0), booth(), 1.0)
     assert fed.replies == [
         {"type": "level", "rms": pytest.approx(0.125**0.5, abs=1e-3), "live": True}
     ]
@@ -149,33 +175,30 @@ def test_the_level_is_the_rms_since_the_last_report() -> None:
 
 def test_bad_frames_are_refused_then_the_socket_is_closed() -> None:
     kim = Microphone("kim", "booth-en", 0.0)
-    assert [r["code"] for r in kim.frame(b"\x00" * 3, booth(), Owners(), 0.0).replies] == [
-        "bad_frame"
-    ]
-    big = kim.frame(bytes(MAX_FRAME_BYTES + 2), booth(), Owners(), 0.0)
+    assert [r["code"] for r in kim.frame(b"\x00" * 3, booth(), 0.0).replies] == ["bad_frame"]
+    big = kim.frame(bytes(MAX_FRAME_BYTES + 2), booth(), 0.0)
     assert big.audio is None and [r["code"] for r in big.replies] == ["too_large"]
     for _ in range(MAX_BAD_FRAMES - 3):
-        kim.frame(b"\x00", booth(), Owners(), 0.0)
+        kim.frame(b"\x00", booth(), 0.0)
     with pytest.raises(booth_audio.TooManyBadFrames):
-        kim.frame(b"\x00", booth(), Owners(), 0.0)
+        kim.frame(b"\x00", booth(), 0.0)
 
 
 def test_audio_at_real_time_is_fed_and_faster_is_dropped_then_closed() -> None:
     """100 ms frames every 100 ms are all fed (for a minute); a console pushing audio as
     fast as it can gets its 2-second burst, then ``too_fast`` (said once), then a close."""
     steady = Microphone("kim", "booth-en", 0.0)
-    owners = Owners()
     for k in range(600):
-        assert steady.frame(frame(100), booth(), owners, 0.1 * (k + 1)).audio
+        assert steady.frame(frame(100), booth(), 0.1 * (k + 1)).audio
     flood = Microphone("kim", "booth-en", 100.0)
-    fed = [flood.frame(frame(100), booth(), Owners(), 100.0) for _ in range(20)]
+    fed = [flood.frame(frame(100), booth(), 100.0) for _ in range(20)]
     assert all(f.audio for f in fed)  # the burst: 2 s of audio at once
-    dropped = flood.frame(frame(100), booth(), Owners(), 100.0)
+    dropped = flood.frame(frame(100), booth(), 100.0)
     assert dropped.audio is None and [r["code"] for r in dropped.replies] == ["too_fast"]
-    assert flood.frame(frame(100), booth(), Owners(), 100.0).replies == []  # said once
+    assert flood.frame(frame(100), booth(), 100.0).replies == []  # said once
     with pytest.raises(booth_audio.MicrophoneFloodError):
         for _ in range(booth_audio.MAX_TOO_FAST):
-            flood.frame(frame(100), booth(), Owners(), 100.0)
+            flood.frame(frame(100), booth(), 100.0)
 
 
 # ------------------------------------------------------------ the service
@@ -202,12 +225,6 @@ async def settled(ws: Any) -> list[dict[str, Any]]:
     ):
         replies.append(reply)
     return replies
-
-
-def fed(app: web.Application) -> PushSource:
-    source = app[BOOTH_AUDIO].pushes.get("booth-en")
-    assert source is not None
-    return source
 
 
 async def go_live(client: Client, token: str, action: str = "go_live") -> None:
@@ -241,7 +258,7 @@ async def test_a_booth_without_a_console_source_is_refused() -> None:
 
 
 async def test_only_the_live_interpreters_audio_reaches_the_captioner() -> None:
-    async with running() as (client, app):
+    async with running() as (client, app), hearing(app[BUS], "booth-en") as heard:
         kim, lee = await microphone(client, KIM), await microphone(client, LEE)
         ready = await receive(kim, "ready")
         assert ready == {
@@ -255,23 +272,22 @@ async def test_only_the_live_interpreters_audio_reaches_the_captioner() -> None:
         await receive(lee, "ready")
         await kim.send_bytes(frame(100))
         assert [r["code"] for r in await settled(kim) if r["type"] == "error"] == ["not_live"]
-        assert fed(app).fed == 0
+        assert heard == []
 
         await go_live(client, KIM)
         await kim.send_bytes(frame(100))
         await lee.send_bytes(frame(200))
         assert [r for r in await settled(kim) if r["type"] == "error"] == []
         assert [r["code"] for r in await settled(lee) if r["type"] == "error"] == ["not_live"]
-        assert fed(app).fed == 1
+        await until(lambda: len(heard) == 1, "kim's frame on the bus")
 
         await go_live(client, LEE, "take_over")  # kim fed last, and gives way at once
         await kim.send_bytes(frame(100))
         assert [r["code"] for r in await settled(kim) if r["type"] == "error"] == ["not_live"]
         await lee.send_bytes(frame(200))
         assert [r for r in await settled(lee) if r["type"] == "error"] == []
-        assert fed(app).fed == 2
-        values = (next(fed(app).chunks()) * 32768).round().tolist()
-        assert values == [100] * 1600 + [200] * 1600
+        await until(lambda: len(heard) == 2, "lee's frame on the bus")
+        assert heard == [frame(100), frame(200)]
 
 
 async def test_levels_come_back_so_the_console_shows_the_microphone_works(
@@ -287,7 +303,7 @@ async def test_levels_come_back_so_the_console_shows_the_microphone_works(
 
 
 async def test_bad_frames_get_an_error_and_never_break_the_socket() -> None:
-    async with running() as (client, app):
+    async with running() as (client, app), hearing(app[BUS], "booth-en") as heard:
         kim = await microphone(client, KIM)
         await receive(kim, "ready")
         await go_live(client, KIM)
@@ -298,7 +314,7 @@ async def test_bad_frames_get_an_error_and_never_break_the_socket() -> None:
         assert [r["code"] for r in replies] == ["bad_frame", "too_large", "bad_message"]
         await kim.send_bytes(frame(5))
         await settled(kim)
-        assert fed(app).fed == 1
+        await until(lambda: heard == [frame(5)], "the one good frame on the bus")
         for _ in range(MAX_BAD_FRAMES):
             await kim.send_bytes(b"\x01")
         while (msg := await asyncio.wait_for(kim.receive(), TIMEOUT)).type is WSMsgType.TEXT:

@@ -1,13 +1,15 @@
 """The console's "Send my microphone" (web/console-mic.js) in a real browser.
 
 Debian's chromium with its fake microphone (a 400 Hz pulse train, beeping once a
-second) against the service in process: the button captures it, downsamples it to
-16 kHz, and the booth's push source gets 100 ms frames of int16 PCM that still beat
+second) against the service in process, the page under its Content-Security-Policy:
+the button captures it, downsamples it to 16 kHz, and the booth's push source (fed
+from the bus, as the captioner's is) gets 100 ms frames of int16 PCM that still beat
 at 400 Hz, through the AudioWorklet and through the ScriptProcessor fallback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -19,9 +21,10 @@ from playwright.sync_api import Browser
 
 from companion.bus.memory import MemoryBus
 from companion.config import parse_config
+from companion.push import PushSource, relay
 from service.app import create_app
 from service.auth import Tokens
-from service.keys import BOOTH_AUDIO
+from service.keys import BOOTH_AUDIO, BUS
 from service.settings import ServiceSettings
 from tests.support.browser import ThreadedServer, chromium
 from tests.support.waiting import until_sync
@@ -82,9 +85,11 @@ def test_the_button_sends_the_microphone_as_16khz_pcm(
     url = f"http://127.0.0.1:{service.port}"
     go_live(url)
     app = service.runner.app
-    push = app[BOOTH_AUDIO].pushes.get("booth-en")
-    assert push is not None
-    context = browser.new_context(permissions=["microphone"], bypass_csp=True)
+    push = PushSource("booth-en")  # the booth's captioner's, fed as it would be
+    relaying = asyncio.run_coroutine_threadsafe(relay(app[BUS], "booth-en", push), service.loop)
+    # Under the page's own Content-Security-Policy: the worklet is a file of the page's
+    # origin (web/console-mic-worklet.js); one made from a blob: URL was refused.
+    context = browser.new_context(permissions=["microphone"])
     try:
         if node == "script-processor":
             context.add_init_script(
@@ -110,6 +115,7 @@ def test_the_button_sends_the_microphone_as_16khz_pcm(
         until_sync(lambda: not app[BOOTH_AUDIO].sockets, "the socket to close", timeout=10)
     finally:
         context.close()
+        relaying.cancel()
     assert push.dropped == 0
     pcm = np.round(next(push.chunks()) * 32768).astype(np.int32)
     assert len(pcm) % 1600 == 0  # whole 100 ms frames

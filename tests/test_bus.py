@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from companion.bus import Bus, MemoryBus, open_bus
+from companion.bus import Bus, MemoryBus, StateEntry, open_bus
 from companion.bus.redis import RedisBus
 from companion.captions import CaptionEvent
 from tests.support.redis_server import RedisServer
@@ -38,19 +38,6 @@ def ev(text: str, channel: str = "en", final: bool = True) -> CaptionEvent:
         emitted=0.0,
         utterance=0,
     )
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def outage_server() -> Iterator[RedisServer]:
-    """A redis-server of the test's own, to be killed and restarted."""
-    with RedisServer() as server:
-        yield server
 
 
 MakeBus = Callable[..., Awaitable[Bus]]
@@ -171,6 +158,31 @@ async def test_follow_waits_for_the_first_event(bus: Bus) -> None:
     await events.aclose()  # type: ignore[attr-defined]
 
 
+async def test_followers_stop_when_cancelled_however_early(bus: Bus) -> None:
+    """A follower cancelled a few milliseconds after it began (a viewer that left at
+    once) stops: redis-py 8.1 swallowed such cancellations while it connected, and the
+    follower read on forever (4 to 11 of 40 hung before ``raise_if_cancelled``)."""
+
+    async def drain(follower: AsyncIterator[object]) -> None:
+        async for _ in follower:
+            pass
+
+    hung = 0
+    for i in range(60):
+        for follower in (bus.follow("en", 0), bus.state_changes()):
+            task = asyncio.create_task(drain(follower))
+            await asyncio.sleep((1, 2, 3, 5)[i % 4] / 1000)
+            task.cancel()
+            _, pending = await asyncio.wait({task}, timeout=3.0)
+            if pending:
+                hung += 1
+                task.cancel()  # a second cancellation does end it: do not leak it
+                await asyncio.wait({task}, timeout=3.0)
+            else:
+                assert task.cancelled()
+    assert hung == 0
+
+
 async def test_max_len_bounds_the_stream(make_bus: MakeBus) -> None:
     bus = await make_bus(max_len=10)
     for i in range(1, 501):
@@ -250,9 +262,56 @@ async def test_two_redis_buses_get_distinct_consecutive_seqs(redis_server: Redis
 
 
 @pytest.mark.redis
+def test_a_redis_server_that_cannot_start_says_why() -> None:
+    """The tests' own redis-server (tests/support) repeats what redis-server said."""
+    with pytest.raises(RuntimeError, match="no-such-directive"):
+        RedisServer(options=["--no-such-directive", "yes"]).start()
+
+
 def test_open_bus_picks_the_backend(redis_server: RedisServer) -> None:
     assert isinstance(open_bus(None), MemoryBus)
     assert isinstance(open_bus(redis_server.url, namespace="x"), RedisBus)
+
+
+@pytest.mark.redis
+async def test_state_changes_find_lost_announcements_oldest_first(
+    redis_server: RedisServer,
+) -> None:
+    """Two changes whose pub/sub messages were lost (written to the hash without one),
+    the later first in the hash: the hash check yields them, in the order they were made."""
+    bus = RedisBus(redis_server.url, namespace=f"test-{uuid.uuid4().hex}")
+    await bus.start()
+    try:
+        changes = bus.state_changes()
+        first = asyncio.ensure_future(anext(changes))
+        await subscribed(bus)
+        lost = {"b": '{"version":7,"value":{"n":2}}', "a": '{"version":6,"value":{"n":1}}'}
+        await bus._client.hset(bus._keys.state, mapping=lost)
+        got = [
+            await asyncio.wait_for(first, TIMEOUT),
+            await asyncio.wait_for(anext(changes), TIMEOUT),
+        ]
+        assert got == [("a", {"n": 1}), ("b", {"n": 2})]
+        await changes.aclose()
+    finally:
+        await bus.close()
+
+
+async def test_compare_and_set_says_unavailable_while_redis_is_down() -> None:
+    from companion.errors import BusUnavailableError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", namespace="down")
+    try:
+        with pytest.raises(BusUnavailableError):
+            await bus.get_state_entries(["booth:x"])
+        with pytest.raises(BusUnavailableError):
+            await bus.set_state_if({"booth:x": 0}, {"booth:x": {"live": "kim"}})
+        assert not bus.health().connected
+    finally:
+        await bus.close()
 
 
 # -- Redis outages ------------------------------------------------------------------
@@ -486,6 +545,119 @@ async def test_a_deleted_state_document_is_gone(bus: Bus) -> None:
     await bus.delete_state("never:there")  # no error
     state = await bus.get_state()
     assert "listeners:gone" not in state and state["listeners:kept"]["channels"] == {"en": 1}
+
+
+# -- compare and set: both backends ---------------------------------------------------------
+
+
+async def test_set_state_if_stores_only_over_the_versions_expected(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a  # two processes, or one
+    assert await a.get_state_entries(["booth:x", "floor"]) == {
+        "booth:x": StateEntry(0, None),
+        "floor": StateEntry(0, None),
+    }
+    stored = await a.set_state_if({"booth:x": 0}, {"booth:x": {"live": "kim", "note": "통역"}})
+    assert stored is not None
+    first = stored["booth:x"]["version"]
+    assert first > 0 and stored == {"booth:x": {"version": first, "live": "kim", "note": "통역"}}
+    assert (await b.get_state_entries(["booth:x"]))["booth:x"] == StateEntry(
+        first, stored["booth:x"]
+    )
+    assert (await b.get_state())["booth:x"] == stored["booth:x"]
+    # A writer that read before that write is refused, and nothing changes.
+    assert await b.set_state_if({"booth:x": 0}, {"booth:x": {"live": "lee"}}) is None
+    assert (await a.get_state_entries(["booth:x"]))["booth:x"].version == first
+    # A plain write moves the version too: a compare-and-set over the old one is refused.
+    await b.set_state("booth:x", {"live": "park"})
+    moved = (await a.get_state_entries(["booth:x"]))["booth:x"]
+    assert moved.version > first and moved.value == {"live": "park"}
+    assert await a.set_state_if({"booth:x": first}, {"booth:x": {"live": "kim"}}) is None
+    # All or none: a key only compared (the floor) that moved refuses the whole write.
+    await a.set_state("floor", {"lang": "ko"})
+    floor = (await a.get_state_entries(["floor"]))["floor"].version
+    both = {"booth:x": {"live": "lee", "version": 999}, "channel:en": {}}
+    assert (
+        await b.set_state_if({"booth:x": moved.version, "channel:en": 0, "floor": 0}, both) is None
+    )
+    assert (await a.get_state())["booth:x"] == {"live": "park"}
+    assert "channel:en" not in await a.get_state()
+    expected = {"booth:x": moved.version, "channel:en": 0, "floor": floor}
+    stored = await b.set_state_if(expected, both)
+    assert stored is not None
+    version = stored["booth:x"]["version"]  # the bus's, not the one the value carried
+    assert version > floor and version != 999
+    assert stored == {
+        "booth:x": {"version": version, "live": "lee"},
+        "channel:en": {"version": version + 1},
+    }
+    assert await a.get_state_entries(["booth:x", "channel:en"]) == {
+        key: StateEntry(doc["version"], doc) for key, doc in stored.items()
+    }
+    with pytest.raises(ValueError, match="nothing to store"):
+        await a.set_state_if({"floor": floor}, {})
+    with pytest.raises(ValueError, match="without expecting"):
+        await a.set_state_if({"floor": floor}, {"booth:y": {"live": None}})
+
+
+async def test_a_transaction_is_announced_in_order_with_nothing_between(
+    make_bus: MakeBus,
+) -> None:
+    writer = await make_bus()
+    reader = await make_bus() if isinstance(writer, RedisBus) else writer
+    changes = reader.state_changes()
+    first = asyncio.ensure_future(anext(changes))
+    await subscribed(reader)
+    docs = {"boothlog": {"events": []}, "booth:x": {"live": "kim"}, "channel:en": {"carries": "x"}}
+
+    async def racer() -> None:  # plain writes racing the transaction
+        for n in range(20):
+            await writer.set_state("listeners:r", {"n": n})
+
+    race = asyncio.ensure_future(racer())
+    stored = await writer.set_state_if(dict.fromkeys(docs, 0), docs)
+    await race
+    assert stored is not None
+    got = [await asyncio.wait_for(first, TIMEOUT)]
+    while len(got) < 21 + 2:
+        got.append(await asyncio.wait_for(anext(changes), TIMEOUT))
+    at = got.index(("boothlog", stored["boothlog"]))
+    assert got[at : at + 3] == list(stored.items())
+    versions = [doc["version"] for doc in stored.values()]
+    assert versions == [versions[0], versions[0] + 1, versions[0] + 2]
+    await changes.aclose()  # type: ignore[attr-defined]
+
+
+async def test_concurrent_compare_and_sets_have_exactly_one_winner(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a
+    racers = [
+        bus.set_state_if({"booth:x": 0}, {"booth:x": {"live": f"i{i}"}})
+        for i, bus in enumerate([a, b] * 10)
+    ]
+    won = [stored for stored in await asyncio.gather(*racers) if stored is not None]
+    assert len(won) == 1
+    assert (await b.get_state())["booth:x"] == won[0]["booth:x"]
+
+
+async def test_read_modify_write_with_retries_loses_no_update(make_bus: MakeBus) -> None:
+    a = await make_bus()
+    b = await make_bus() if isinstance(a, RedisBus) else a
+    conflicts = 0
+
+    async def add_one(bus: Bus) -> None:
+        nonlocal conflicts
+        while True:
+            entry = (await bus.get_state_entries(["count"]))["count"]
+            n = entry.value["n"] if entry.value else 0
+            if await bus.set_state_if({"count": entry.version}, {"count": {"n": n + 1}}):
+                return
+            conflicts += 1
+
+    await asyncio.gather(*(add_one(bus) for bus in [a, b] * 25))
+    assert (await a.get_state())["count"]["n"] == 50
+    if isinstance(a, RedisBus):
+        assert conflicts > 0  # they did race
 
 
 # -- segments: both backends -------------------------------------------------------------

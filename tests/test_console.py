@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from companion.bus.memory import MemoryBus
+from companion.bus.redis import RedisBus
 from companion.captions import CaptionEvent
 from service.app import create_app
 from service.keys import DESK
@@ -173,6 +175,33 @@ async def test_only_ones_own_booth_and_never_from_a_viewer() -> None:
         ]
         for ws in (park, viewer):
             await ws.close()
+
+
+async def test_an_action_while_the_bus_is_down_is_refused_not_guessed() -> None:
+    """The desk decides on the desk the bus holds, never on a replica's copy: with Redis
+    unreachable an action is refused with a reason (the console stays), and over HTTP
+    it is a 503."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bus = RedisBus(f"redis://127.0.0.1:{port}/0", namespace="down")
+    app = create_app(
+        ServiceSettings(channels=("ko", "en")), bus, tokens=TOKENS, config=event_config()
+    )
+    async with TestClient(TestServer(app)) as client:
+        kim = await login(client, KIM)
+        await receive(kim, "console")
+        await kim.send_json({"type": "action", "action": "go_live"})
+        assert "cannot reach the bus" in (await receive(kim, "refused"))["reason"]
+        await kim.send_json({"type": "ping"})
+        await receive(kim, "pong")
+        headers = {"Authorization": f"Bearer {KIM}"}
+        async with client.post(
+            "/api/booths/actions", json={"action": "go_live"}, headers=headers
+        ) as r:
+            assert r.status == 503
+        assert client.app[DESK].booths["booth-en"].live is None
+        await kim.close()
 
 
 def caption(lang: str, text: str, final: bool = True) -> CaptionEvent:

@@ -4,7 +4,6 @@ both, one writer, and a takeover that neither repeats nor skips a final."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,22 +21,16 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 async def test_two_replicas_serve_the_same_segments_and_one_takes_over(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    outage_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "LEASE_SECONDS", 1.0)
     ns = f"test-{uuid.uuid4().hex}"
     settings = ServiceSettings(channels=("en",), segment_seconds=0.5)
-    publisher = RedisBus(redis_server.url, namespace=ns)
+    publisher = RedisBus(outage_server.url, namespace=ns)
     await publisher.start()
-    app_a = create_app(settings, RedisBus(redis_server.url, namespace=ns))
-    app_b = create_app(settings, RedisBus(redis_server.url, namespace=ns))
+    app_a = create_app(settings, RedisBus(outage_server.url, namespace=ns))
+    app_b = create_app(settings, RedisBus(outage_server.url, namespace=ns))
     a, b = TestClient(TestServer(app_a)), TestClient(TestServer(app_b))
     await a.start_server()
     await b.start_server()

@@ -141,11 +141,54 @@ def _keys(block: str) -> set[str]:
     return set(re.findall(r"^    (\w+):", block, flags=re.MULTILINE))
 
 
-def test_the_page_has_every_word_in_korean_and_english() -> None:
+def _tables() -> dict[str, tuple[set[str], set[str]]]:
+    """i18n.js's tables by name: the keys of their English and Korean words."""
     source = (WEB / "i18n.js").read_text(encoding="utf-8")
-    en_block, ko_block = re.split(r"^  ko: \{$", source.split("  en: {", 1)[1], flags=re.M)
-    en, ko = _keys(en_block), _keys(ko_block)
-    assert en == ko and len(en) > 30
-    html = (WEB / "index.html").read_text(encoding="utf-8")
-    used = set(re.findall(r'data-i18n(?:-label)?="(\w+)"', html))
-    assert used <= en, used - en
+    tables = {}
+    for name, body in re.findall(r"^export const (\w+) = \{$(.*?)^\};$", source, re.M | re.S):
+        en_block, ko_block = re.split(r"^  ko: \{$", body.split("  en: {", 1)[1], flags=re.M)
+        tables[name] = (_keys(en_block), _keys(ko_block))
+    return tables
+
+
+@pytest.mark.parametrize(
+    ("table", "page", "scripts"),
+    [
+        ("WORDS", "index.html", ["viewer.js"]),
+        ("DASHBOARD_WORDS", "dashboard.html", ["dashboard.js"]),
+        ("CONSOLE_WORDS", "console.html", ["console.js", "console-mic.js"]),
+    ],
+)
+def test_the_page_has_every_word_in_korean_and_english(
+    table: str, page: str, scripts: list[str]
+) -> None:
+    en, ko = _tables()[table]
+    assert en == ko and len(en) > 30, en ^ ko
+    html = (WEB / page).read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n(?:-label|-title)?="(\w+)"', html))
+    assert len(used) > 10 and used <= en, used - en
+    for script in scripts:
+        text = (WEB / script).read_text(encoding="utf-8")
+        assert 'from "./i18n.js"' in text, f"{script} does not take its words from i18n.js"
+        said = set(re.findall(r"\bw(?:ords\(\))?\.(\w+)", text))
+        assert len(said) > 5 and said <= en, said - en  # every word the script asks for exists
+
+
+# The console's controls and headings, which the interpreters' guide names in bold.
+GUIDE_NAMES = ["token", "signIn", "goLive", "handOver", "askToTakeOver", "accept", "decline",
+               "cancel", "takeOver", "signOff", "cough", "mute", "unmute", "listeningTo",
+               "floorSpeaks", "carries", "mic", "shift", "floorLanguage", "evs", "floorPane",
+               "ownPane", "terms", "log"]  # fmt: skip
+
+
+def test_the_interpreters_guide_names_the_consoles_words_in_both_languages() -> None:
+    """docs/interpreters.md names each control as the console shows it, in each language."""
+    source = (WEB / "i18n.js").read_text(encoding="utf-8")
+    table = source.split("export const CONSOLE_WORDS = {", 1)[1]
+    en_block, ko_block = re.split(r"^  ko: \{$", table, maxsplit=1, flags=re.M)
+    guide = (REPO / "docs" / "interpreters.md").read_text(encoding="utf-8")
+    english, korean = guide.split("\n## 한국어\n", 1)
+    for block, section in ((en_block, english.split("\n## English\n", 1)[1]), (ko_block, korean)):
+        words = dict(re.findall(r'^    (\w+): "([^"]*)",$', block, flags=re.M))
+        missing = [f"{k}: {words[k]}" for k in GUIDE_NAMES if f"**{words[k]}**" not in section]
+        assert not missing, f"docs/interpreters.md does not name {missing}"

@@ -332,6 +332,30 @@ def test_a_long_utterance_is_cut_at_its_pauses_into_bounded_windows() -> None:
     assert all(b.start == pytest.approx(a.end) for a, b in itertools.pairwise(kept))
 
 
+def test_a_cut_takes_the_final_decode_started_in_its_pause() -> None:
+    s = PolicySettings()
+    # 40 s of read speech: a pause of 0.33 s every seven words, long enough to start a
+    # final decode (final_after) and too short to end the utterance before the cap
+    spec = [(VOCAB[i], 0.3, 0.33 if i % 7 == 0 and i else 0.0) for i in range(120)]
+    script = timed(spec)
+    trace = run(script, s, edge=EDGES["truncating"])
+    kept = trace.kept_requests
+    cuts = [
+        r for r in kept if any((q.utterance, q.part) == (r.utterance, r.part + 1) for q in kept)
+    ]
+    assert len(cuts) >= 2
+    asked = {id(r): now for now, r, _ in trace.requests}
+    pauses = [(a.end, b.start) for a, b in itertools.pairwise(script) if b.start > a.end]
+    for r in cuts:
+        # asked in its pause, before the cap, not decoded again when the cap came
+        assert asked[id(r)] - r.start < s.max_utterance - 0.3
+        assert any(a <= r.end <= b for a, b in pauses)
+    assert len({(r.utterance, r.part, r.start, r.end) for r in trace.final_requests}) == len(
+        trace.final_requests
+    )  # no window decoded twice
+    assert trace.final_words == list(script)
+
+
 def test_cut_point() -> None:
     f = FRAME
     frames = [(f * (k + 1), p) for k, p in enumerate([0.9, 0.4, 0.9, 0.3, 0.2, 0.3, 0.9])]

@@ -1,4 +1,5 @@
-"""The push source behind ``source = "console"``: order, a bounded queue, silence, close."""
+"""The push source behind ``source = "console"``: order, a bounded queue, silence, close,
+and the relay that feeds it from the bus."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import numpy as np
 import pytest
 
 from companion import push
-from companion.errors import SourceError
-from companion.push import PushSource, PushSources
+from companion.aio import running
+from companion.bus.memory import MemoryBus
+from companion.push import PushSource, relay
+from tests.support.waiting import until
 from workers.captioner import audio
 from workers.captioner.live import _chunks
 
@@ -92,15 +95,6 @@ def test_a_frame_of_half_a_sample_is_refused() -> None:
         PushSource("booth-en").feed(b"\x00\x01\x02")
 
 
-def test_the_registry_keeps_one_source_per_booth() -> None:
-    sources = PushSources(["booth-en"])
-    assert sources.get("booth-en") is sources.add("booth-en")
-    assert sources.get("booth-ko") is None
-    assert sources.names() == ("booth-en",)
-    sources.close_all()
-    assert sources.add("booth-en").closed
-
-
 def test_a_console_spec_reads_the_push_source_until_stopped() -> None:
     source = PushSource("booth-en", idle=0.001)
     source.feed(pcm(5, 6))
@@ -111,6 +105,26 @@ def test_a_console_spec_reads_the_push_source_until_stopped() -> None:
     assert list(chunks) == []
 
 
-def test_a_console_spec_without_a_push_source_says_where_it_is_fed() -> None:
-    with pytest.raises(SourceError, match="companion serve"):
-        next(_chunks("console", 1.0, False, threading.Event(), None))
+async def test_the_relay_feeds_the_booths_frames_from_the_live_edge_on() -> None:
+    """Frames published before the relay started are not heard; then each of the booth's
+    own is fed in order (another booth's are not), and an odd frame is skipped."""
+    bus = MemoryBus()
+    bus.publish_audio("booth-en", pcm(1))  # before: not replayed
+    source = PushSource("booth-en")
+    async with running(relay(bus, "booth-en", source)):
+        await until(lambda: source.fed or bus.publish_audio("booth-en", pcm(2)), "the relay")
+        fed = source.fed
+        for frame in (pcm(3), b"\x00", pcm(4, 5)):
+            bus.publish_audio("booth-en", frame)
+        bus.publish_audio("booth-ko", pcm(9))
+        await until(lambda: source.fed == fed + 2, "the booth's two good frames")
+    values = (next(source.chunks()) * 32768).round().astype(int).tolist()
+    assert values == [2, 3, 4, 5]
+
+
+async def test_the_relay_stops_when_the_source_is_closed() -> None:
+    bus = MemoryBus()
+    source = PushSource("booth-en")
+    source.close()
+    async with running(relay(bus, "booth-en", source)) as (task,):
+        await until(lambda: bus.publish_audio("booth-en", pcm(1)) or task.done(), "the end")

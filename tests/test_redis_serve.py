@@ -38,12 +38,6 @@ READY_TIMEOUT = 90.0
 Message = dict[str, Any]
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 class Process:
     """A ``companion`` command running as a real process, its output in a log file."""
 
@@ -196,10 +190,10 @@ async def collect(
 
 
 def test_two_services_relay_the_same_captions_from_a_separate_worker(
-    tmp_path: Path, redis_server: RedisServer, base_model_dir: str, model_cache: Path
+    tmp_path: Path, outage_server: RedisServer, base_model_dir: str, model_cache: Path
 ) -> None:
     event_config, _ = write_config(tmp_path)
-    with launcher(tmp_path, redis_server, model_cache) as start:
+    with launcher(tmp_path, outage_server, model_cache) as start:
         relay(start, event_config)
 
 
@@ -266,26 +260,26 @@ def restart_run(
 
     directory = tmp_path_factory.mktemp("redis-restart")
     event_config, event_id = write_config(directory)
-    redis_server = RedisServer()
-    redis_server.start()
+    outage_server = RedisServer()
+    outage_server.start()
     run = RestartRun()
     try:
-        with launcher(directory, redis_server, model_cache) as start:
+        with launcher(directory, outage_server, model_cache) as start:
             base, service = serve(start, "serve", event_config)
-            asyncio.run(_restart_scenario(base, service, redis_server, run))
+            asyncio.run(_restart_scenario(base, service, outage_server, run))
             run.running_at_end = service.running
             run.ready_at_end = http_status(base + "/readyz")
             metrics = bus_metrics(base)
             with urllib.request.urlopen(base + "/api/state", timeout=5) as response:
                 state = json.loads(response.read())
-            with redis.Redis.from_url(redis_server.url, decode_responses=True) as client:
+            with redis.Redis.from_url(outage_server.url, decode_responses=True) as client:
                 entries = client.xrange(f"{event_id}:captions:en")
             run.stream = [
                 {**json.loads(f["data"]), "seq": int(i.split("-")[0])} for i, f in entries
             ]
         run.log = service.output()
     finally:
-        redis_server.stop()
+        outage_server.stop()
     print("\nduring the outage (t, /readyz, bus figures from /metrics):")
     for row in run.outage:
         print("  ", row)
@@ -300,7 +294,7 @@ def restart_run(
 
 
 async def _restart_scenario(
-    base: str, service: Process, redis_server: RedisServer, run: RestartRun
+    base: str, service: Process, outage_server: RedisServer, run: RestartRun
 ) -> None:
     phase = ["before"]
     subscribed, first_final, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -313,7 +307,7 @@ async def _restart_scenario(
     viewer = asyncio.create_task(collect(ws_url(base), subscribed, on_caption, done))
     async with asyncio.timeout(FIRST_CAPTION_TIMEOUT):
         await first_final.wait()
-    await asyncio.to_thread(redis_server.stop)
+    await asyncio.to_thread(outage_server.stop)
     phase[0] = "down"
     loop = asyncio.get_running_loop()
     down_at = loop.time()
@@ -323,7 +317,7 @@ async def _restart_scenario(
         run.outage.append((round(loop.time() - down_at, 2), status, figures))
         await asyncio.sleep(0.2)
     run.running_during_outage = service.running
-    await asyncio.to_thread(redis_server.start)
+    await asyncio.to_thread(outage_server.start)
     phase[0] = "after"
     up_at = loop.time()
     while await asyncio.to_thread(http_status, base + "/readyz") != 200:

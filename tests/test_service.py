@@ -360,6 +360,7 @@ async def test_health_ready_and_metrics() -> None:
         assert 'companion_captions_relayed_total{channel="en"} 1.0' in text
         assert "companion_bus_buffered 0.0" in text
         assert "companion_bus_dropped 0.0" in text
+        assert "companion_bus_audio_dropped 0.0" in text
 
 
 class DownBus(MemoryBus):

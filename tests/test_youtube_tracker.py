@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import pytest
@@ -402,12 +402,6 @@ async def test_a_missing_key_turns_tracking_off_with_one_log_line(
 
 
 # -- two processes, one Redis ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.mark.redis

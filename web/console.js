@@ -1,19 +1,53 @@
 // The interpreter console: /ws/console (service/booths.py) plus two viewer sockets for
 // the live captions of the floor and of one's own booth. No libraries; the term
-// prompter's matching is prompter.js (the global `Prompter`), loaded before this file.
-"use strict";
+// prompter's matching is prompter.js (the global `Prompter`), loaded before this module.
+// Its words are in English and Korean (i18n.js CONSOLE_WORDS): the browser's language
+// until the interpreter picks one with the 한국어 / English button, remembered like the
+// viewer's and the dashboard's choice. On a switch it sets <html lang>, redraws, and
+// tells console-mic.js with a "companion:words" event on the document.
+import { CONSOLE_WORDS, chosenLanguage, rememberLanguage, translate, wordsFor } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
-const LANGUAGE_NAMES = { ko: "Korean", en: "English" };
 const MAX_LINES = 30;
 const MAX_PROMPTS = 6;
-const state = { me: null, booth: null, booths: {}, channels: {}, floor: {}, names: {}, listeners: {}, evs: {} };
+const state = {
+  me: null, booth: null, booths: {}, channels: {}, floor: {}, names: {}, listeners: {}, evs: {},
+  log: [], // this booth's events, oldest first, drawn again when the language changes
+};
+let ui = chosenLanguage();
+let w = wordsFor(ui, CONSOLE_WORDS);
+let tokenRefused = false; // why the sign-in form is back, said again in the new language
+let reconnecting = false;
 let socket = null;
 let token = sessionStorage.getItem("console-token") || "";
 let retry = 500;
 // Without prompter.js (a failed load) the console works on, with no prompter.
 let prompter = typeof Prompter === "object" ? Prompter.create([]) : null;
 const viewers = [];
+
+// ------------------------------------------------------------------ the words
+function toggleLanguage() {
+  ui = ui === "ko" ? "en" : "ko";
+  rememberLanguage(ui);
+  applyWords();
+}
+
+function applyWords() {
+  w = wordsFor(ui, CONSOLE_WORDS);
+  document.documentElement.lang = ui;
+  translate(document, w);
+  document.title = w.title;
+  $("ui-language").lang = ui === "ko" ? "en" : "ko";
+  $("loginerror").textContent = tokenRefused ? w.tokenRefused : "";
+  render();
+  drawLog();
+  document.dispatchEvent(new Event("companion:words"));
+}
+
+// Times in the page's language, in the browser's own form of it (en-GB…).
+function locale() {
+  return navigator.language && navigator.language.split("-")[0] === ui ? navigator.language : ui;
+}
 
 function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
@@ -42,11 +76,13 @@ function connect() {
       $("desk").hidden = true;
       $("login").hidden = false;
       $("message").textContent = "";
-      $("loginerror").textContent = "That token was not accepted: check it and sign in again.";
+      tokenRefused = true;
+      $("loginerror").textContent = w.tokenRefused;
       $("token").select();
       return;
     }
-    $("onair").textContent = "RECONNECTING…";
+    reconnecting = true;
+    $("onair").textContent = w.reconnecting;
     setTimeout(connect, retry);
     retry = Math.min(retry * 2, 10000);
   };
@@ -64,12 +100,14 @@ function handle(message) {
       state.names = message.interpreters;
       state.listeners = message.listeners;
       state.evs = message.evs || {};
+      state.log = message.log;
+      reconnecting = false;
+      tokenRefused = false;
       $("loginerror").textContent = "";
       $("login").hidden = true;
       $("desk").hidden = false;
       $("who").textContent = message.name;
-      $("log").replaceChildren();
-      message.log.forEach(addLog);
+      drawLog();
       startCaptions();
       render();
       break;
@@ -120,24 +158,25 @@ function render() {
   const onair = $("onair");
   onair.classList.toggle("live", b.on_air);
   onair.classList.toggle("muted", Boolean(b.live) && !b.on_air);
-  if (!b.live) onair.textContent = "OFF AIR · nobody is live";
-  else if (b.coughing) onair.textContent = `COUGH · ${nameOf(b.live)}`;
-  else if (b.muted) onair.textContent = `MUTED · ${nameOf(b.live)}`;
-  else onair.textContent = meLive ? "YOU ARE ON AIR" : `ON AIR · ${nameOf(b.live)}`;
+  if (reconnecting) onair.textContent = w.reconnecting;
+  else if (!b.live) onair.textContent = w.offAir;
+  else if (b.coughing) onair.textContent = w.coughBy(nameOf(b.live));
+  else if (b.muted) onair.textContent = w.mutedBy(nameOf(b.live));
+  else onair.textContent = meLive ? w.youAreOnAir : w.onAir(nameOf(b.live));
   $("boothname").textContent = b.id;
   const r = b.request;
   const mine = r && r.asked_by === state.me;
   $("request").textContent = !r
     ? ""
     : mine
-      ? `Waiting for ${nameOf(r.asked_by === r.giver ? r.taker : r.giver)} to answer your handover…`
+      ? w.waitingFor(nameOf(r.asked_by === r.giver ? r.taker : r.giver))
       : r.asked_by === r.giver
-        ? `${nameOf(r.giver)} asks you to take over.`
-        : `${nameOf(r.taker)} asks to take over from you.`;
+        ? w.asksYouToTakeOver(nameOf(r.giver))
+        : w.asksToTakeOver(nameOf(r.taker));
   const partnerAnswer = Boolean(r) && !mine;
   $("go_live").hidden = Boolean(b.live);
   $("handover").hidden = !b.live || Boolean(r);
-  $("handover").textContent = meLive ? "Hand over" : "Ask to take over";
+  $("handover").textContent = meLive ? w.handOver : w.askToTakeOver;
   $("accept").hidden = !partnerAnswer;
   $("decline").hidden = !partnerAnswer;
   $("cancel").hidden = !mine;
@@ -147,35 +186,46 @@ function render() {
   const floorset = $("floorset");
   const languages = [...new Set(Object.values(state.channels).map((ch) => ch.language))];
   if (floorset.options.length !== languages.length) {
-    floorset.replaceChildren(...languages.map((l) => new Option(LANGUAGE_NAMES[l] || l, l)));
+    floorset.replaceChildren(...languages.map((l) => new Option(l, l)));
   }
+  for (const option of floorset.options) option.text = languageName(option.value);
   floorset.value = state.floor.lang;
   $("cough").setAttribute("aria-pressed", String(b.coughing));
   $("mute").setAttribute("aria-pressed", String(b.muted));
-  $("mute").textContent = b.muted ? "Unmute" : "Mute";
+  $("mute").textContent = b.muted ? w.unmute : w.mute;
   const listening = $("listening");
   const options = ["floor", ...b.relays];
   if (listening.options.length !== options.length) {
-    listening.replaceChildren(...options.map((o) => new Option(o === "floor" ? "floor" : `relay: ${o}`, o)));
+    listening.replaceChildren(...options.map((o) => new Option(o, o)));
   }
+  for (const option of listening.options) option.text = heardFrom(option.value);
   listening.value = b.listening;
   $("carry").value = b.carry;
   const c = state.channels[b.channel] || {};
-  $("channelname").textContent = b.channel;
+  $("listenerslabel").textContent = w.listenersOn(b.channel);
   $("listeners").textContent = String(state.listeners[b.channel] || 0);
   const fl = state.floor.lang;
-  $("floorlang").textContent = `${LANGUAGE_NAMES[fl] || fl || "–"}${state.floor.by === "detected" ? " (detected)" : ""}`;
-  $("carries").textContent = c.carries === "floor" ? "floor" : c.carries || "nothing";
+  $("floorlang").textContent = `${languageName(fl) || "–"}${state.floor.by === "detected" ? w.detected : ""}`;
+  $("carries").textContent = c.carries === "floor" ? w.floor : c.carries || w.nothing;
   state.shiftStarted = b.shift_started;
   renderEvs();
+}
+
+function languageName(lang) {
+  return w.languages[lang] || lang || "";
+}
+
+// What a booth listens to: the floor, or a relay from another booth.
+function heardFrom(source) {
+  return source === "floor" ? w.floor : w.relay(source);
 }
 
 // The ear-voice span of this console's booth: how far its output lags the floor.
 function renderEvs() {
   const e = state.evs[state.booth];
   const known = e && typeof e.seconds === "number" && Number.isFinite(e.seconds);
-  $("evs").textContent = known ? `${e.seconds.toFixed(1)} s` : "–";
-  const anchors = known && e.anchors ? `${e.anchors} anchor${e.anchors === 1 ? "" : "s"}` : "";
+  $("evs").textContent = known ? w.seconds(e.seconds.toFixed(1)) : "–";
+  const anchors = known && e.anchors ? w.anchors(e.anchors) : "";
   $("evsdetail").textContent = known ? [nameOf(e.interpreter), anchors].filter(Boolean).join(" · ") : "";
 }
 
@@ -189,14 +239,41 @@ function tick() {
   const m = Math.floor(seconds / 60);
   const s = String(seconds % 60).padStart(2, "0");
   $("shift").textContent = `${m}:${s}`;
-  $("shift").style.color = m >= 30 ? "#c00" : m >= 20 ? "#b60" : "";
+  $("shift").style.color = m >= 30 ? "var(--alert)" : m >= 20 ? "var(--late)" : "";
 }
 
+// The booth log, newest first: "12:03:04 Kim: take over from Park".
 function addLog(event) {
+  state.log.push(event);
+  $("log").prepend(logLine(event));
+}
+
+function drawLog() {
+  $("log").replaceChildren(...state.log.map(logLine).reverse());
+}
+
+function logLine(event) {
   const li = document.createElement("li");
-  const at = new Date(event.at * 1000).toLocaleTimeString();
-  li.textContent = `${at} ${nameOf(event.by)}: ${event.action.replace("_", " ")} ${event.detail || ""}`;
-  $("log").prepend(li);
+  const at = new Date(event.at * 1000).toLocaleTimeString(locale());
+  const action = w.actions[event.action] || event.action;
+  li.textContent = `${at} ${nameOf(event.by)}: ${[action, logDetail(event)].filter(Boolean).join(" ")}`;
+  return li;
+}
+
+// An event's detail (companion/booths.py writes it), in the page's words where its form
+// is known: "park -> choi" (a handover; "declined" and "not answered" are the action's
+// own words), "from park", on or off, what the booth listens to or its channel carries,
+// the floor's language. Anything else is shown as it comes.
+function logDetail({ action, detail = "" }) {
+  const handover = /^(\S+) -> (\S+)(?: declined| not answered)?$/.exec(detail);
+  if (handover) return `${nameOf(handover[1])} → ${nameOf(handover[2])}`;
+  const from = /^from (\S+)$/.exec(detail);
+  if (from && action === "take_over") return w.takenFrom(nameOf(from[1]));
+  if (action === "cough" || action === "mute") return w.switched[detail] || detail;
+  if (action === "listen") return heardFrom(detail);
+  if (action === "carry") return { auto: w.carryAuto, floor: w.carryFloor, booth: w.carryBooth }[detail] || detail;
+  if (action === "floor") return languageName(detail);
+  return detail;
 }
 
 // Live captions: a viewer socket per channel; floor captions and this booth's are kept.
@@ -226,11 +303,13 @@ function watch(channel) {
     if (m.final) {
       const p = document.createElement("p");
       p.textContent = m.text;
+      if (m.lang) p.lang = m.lang; // read out in its own language, whatever the page's
       $(`${box}lines`).append(p);
       while ($(`${box}lines`).childElementCount > MAX_LINES) $(`${box}lines`).firstElementChild.remove();
       $(`${box}partial`).textContent = "";
     } else {
       $(`${box}partial`).textContent = m.text;
+      if (m.lang) $(`${box}partial`).lang = m.lang;
     }
     if (!own) prompt(m); // partials too: a term shows as soon as it is heard
   };
@@ -287,13 +366,16 @@ document.addEventListener("keyup", (e) => {
 $("listening").addEventListener("change", (e) => act("listen", e.target.value));
 $("carry").addEventListener("change", (e) => act("carry", e.target.value));
 $("floorset").addEventListener("change", (e) => act("floor", e.target.value));
+$("ui-language").addEventListener("click", toggleLanguage);
 $("login").addEventListener("submit", (e) => {
   e.preventDefault();
   token = $("token").value.trim();
+  tokenRefused = false;
   $("loginerror").textContent = "";
   sessionStorage.setItem("console-token", token);
   connect();
 });
+applyWords();
 setInterval(tick, 1000);
 setInterval(() => send({ type: "ping" }), 20000);
 if (token) connect();

@@ -1,12 +1,20 @@
 // The organizer dashboard (docs/pages.md): broadcasts, listeners, booths, captioners and
 // transcripts, refreshed every two seconds. Every admin call carries the organizer token
-// (`Authorization: Bearer`); the token is kept for this tab only (sessionStorage).
+// (`Authorization: Bearer`); the token is kept for this tab only (sessionStorage). Its
+// words are in English and Korean (i18n.js): the browser's language until the organizer
+// picks one with the 한국어 / English button, remembered like the viewer page's choice.
+import { DASHBOARD_WORDS, chosenLanguage, rememberLanguage, translate, wordsFor } from "./i18n.js";
+
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
 const TOKEN_KEY = "companion.organizer";
 let token = "";
 let timer = null;
-let eventId = "event";
+let eventInfo = { id: "event", title: "", title_ko: "" };
+let ui = chosenLanguage();
+let w = wordsFor(ui, DASHBOARD_WORDS);
+let shown = null; // the latest refresh's answers, drawn again when the language changes
+let signInMessage = ""; // a key of the words: why the sign-in form is back
 let youtubeNow = null; // the latest /api/admin/youtube, to redraw the posters between refreshes
 const trials = {}; // channel -> this page's own test caption: { busy } or { result | error, at }
 
@@ -18,6 +26,25 @@ function keepToken(value) {
   } catch {
     /* this tab only */
   }
+}
+
+// ------------------------------------------------------------------ the words
+function toggleLanguage() {
+  ui = ui === "ko" ? "en" : "ko";
+  rememberLanguage(ui);
+  applyWords();
+}
+
+function applyWords() {
+  w = wordsFor(ui, DASHBOARD_WORDS);
+  document.documentElement.lang = ui;
+  translate(document, w);
+  $("ui-language").lang = ui === "ko" ? "en" : "ko";
+  const title = (ui === "ko" && eventInfo.title_ko) || eventInfo.title;
+  $("event-title").textContent = title ? w.titleOf(title) : w.title;
+  document.title = $("event-title").textContent;
+  $("signin-error").textContent = signInMessage ? w[signInMessage] : "";
+  if (shown) draw(shown);
 }
 
 async function call(path, admin = true) {
@@ -61,23 +88,41 @@ function span(text, className) {
 function ago(seconds) {
   if (seconds == null || Number.isNaN(seconds)) return "—";
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min ago`;
+  if (s < 60) return w.secondsAgo(s);
+  if (s < 3600) return w.minutesAgo(Math.floor(s / 60));
+  return w.hoursAgo(Math.floor(s / 3600), Math.floor((s % 3600) / 60));
 }
 
 function since(unix) {
   return unix ? ago(Date.now() / 1000 - unix) : "—";
 }
 
+// Dates and times in the page's language, in the browser's own form of it (en-GB…).
+function locale() {
+  return navigator.language && navigator.language.split("-")[0] === ui ? navigator.language : ui;
+}
+
 function when(iso) {
   const t = iso ? Date.parse(iso) : NaN;
   // "Outside the programme" has no times of its own (the epoch).
-  return t > 86400000 ? new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "—";
+  return t > 86400000 ? new Date(t).toLocaleString(locale(), { dateStyle: "short", timeStyle: "short" }) : "—";
 }
 
 function number(value, digits = 2) {
   return value == null ? "—" : Number(value).toFixed(digits);
+}
+
+function seconds(value) {
+  return value == null ? null : w.seconds(number(value, 1));
+}
+
+function signed(skew) {
+  return w.seconds(`${skew > 0 ? "+" : ""}${skew.toFixed(1)}`);
+}
+
+// A status word the service sends (alive, writing…) in the page's language.
+function statusWord(status, words = w.status) {
+  return words[status] || status;
 }
 
 const STATUS_CLASS = { alive: "ok", live: "bad", writing: "ok", stale: "warn", stopped: "bad", failing: "bad", missing: "muted", ended: "muted" };
@@ -91,10 +136,13 @@ function showChannels(state, youtube) {
       const c = docs[`channel:${channel}`];
       const listeners = cell(state.listeners[channel] ?? 0, "num");
       listeners.id = `listeners-${channel}`;
-      let broadcast = "not tracked";
-      if (b) broadcast = [b.status, b.tracking && b.tracking !== "on" ? `tracking ${b.tracking}` : "", b.note].filter(Boolean).join(" · ");
+      let broadcast = w.notTracked;
+      if (b) {
+        const tracking = b.tracking && b.tracking !== "on" ? w.tracking[b.tracking] || b.tracking : "";
+        broadcast = [statusWord(b.status, w.broadcastStatus), tracking, b.note].filter(Boolean).join(" · ");
+      }
       let carries = "—";
-      if (c) carries = c.carries === "floor" ? `floor (${c.language})` : c.carries || "nothing on air";
+      if (c) carries = c.carries === "floor" ? w.carriesFloor(w.languages[c.language] || c.language) : c.carries || w.nothingOnAir;
       return row(
         cell(channel),
         listeners,
@@ -110,12 +158,12 @@ function showChannels(state, youtube) {
     // A channel's feed that fails is not a tracker error: its uploads playlist stands in.
     const feeds = Object.entries(t.discovery || {})
       .filter(([, d]) => d.feed === "failed")
-      .map(([id, d]) => ` · feed of ${id} failed (${d.feed_error}): reading its uploads instead`);
+      .map(([id, d]) => w.feedFailed(id, d.feed_error));
     $("tracker").textContent =
-      `Tracker: ${t.tracking ? "on" : "off"}` + (t.last_error ? ` · last error: ${t.last_error}` : "") + (t.next_check ? ` · next check ${when(t.next_check)}` : "") + feeds.join("");
+      (t.tracking ? w.trackerOn : w.trackerOff) + (t.last_error ? w.lastError(t.last_error) : "") + (t.next_check ? w.nextCheck(when(t.next_check)) : "") + feeds.join("");
     showPosters(youtube);
   } else {
-    $("quota").textContent = "YouTube: not configured for this service.";
+    $("quota").textContent = w.youtubeOff;
     $("tracker").textContent = "";
   }
 }
@@ -127,7 +175,7 @@ function showPosters(youtube) {
   $("posters-box").hidden = !posters.length;
   $("posters").replaceChildren(
     ...posters.map(([channel, p]) =>
-      row(cell(channel), cell(p.active ? "yes" : "no"), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.stale_dropped, "num"), cell(skewCell(p)), cell(p.skew_warning || p.last_error), cell(trialCell(channel, latest[channel]))),
+      row(cell(channel), cell(p.active ? w.yes : w.no), cell(p.captions, "num"), cell(p.retries, "num"), cell(p.rejected, "num"), cell(p.stale_dropped, "num"), cell(skewCell(p)), cell(skewWarning(p) || p.last_error), cell(trialCell(channel, latest[channel]))),
     ),
   );
 }
@@ -140,15 +188,15 @@ function trialCell(channel, latest) {
   const box = document.createElement("div");
   const button = document.createElement("button");
   button.type = "button";
-  button.textContent = "Send a test caption";
-  button.setAttribute("aria-label", `Send a test caption on channel ${channel}`);
+  button.textContent = w.sendTrial;
+  button.setAttribute("aria-label", w.sendTrialOn(channel));
   const mine = trials[channel];
   button.disabled = Boolean(mine && mine.busy);
   button.addEventListener("click", () => sendTrial(channel));
   const out = document.createElement("div");
   out.id = `trial-${channel}`;
   out.setAttribute("role", "status");
-  if (mine && mine.busy) out.append(span("sending…", "muted"));
+  if (mine && mine.busy) out.append(span(w.sending, "muted"));
   else if (mine && mine.error && !(latest && latest.at > mine.at)) out.append(span(mine.error, "bad"));
   else {
     const shown = mine && mine.result && !(latest && latest.at > mine.result.at) ? mine.result : latest;
@@ -160,18 +208,18 @@ function trialCell(channel, latest) {
 
 function trialLines(r) {
   const head = {
-    accepted: [`accepted (seq ${r.seq})`, "ok"],
-    refused: [`refused (HTTP ${r.status})${r.message ? `: ${r.message}` : ""}`, "bad"],
-    no_answer: [`no answer from YouTube (${r.message})`, "bad"],
-    expired: [`not sent: ${r.message}`, "warn"],
-    sending: [`sent as post ${r.seq}; waiting for YouTube's answer…`, "warn"],
+    accepted: [w.accepted(r.seq), "ok"],
+    refused: [w.refused(r.status, r.message), "bad"],
+    no_answer: [w.unanswered(r.message), "bad"],
+    expired: [w.expired(r.message), "warn"],
+    sending: [w.waiting(r.seq), "warn"],
   }[r.outcome] || [r.outcome, ""];
   const lines = [span(head[0], head[1])];
-  if (r.round_trip_ms != null) lines.push(span(` · round trip ${Math.round(r.round_trip_ms)} ms`));
+  if (r.round_trip_ms != null) lines.push(span(w.roundTrip(Math.round(r.round_trip_ms))));
   if (r.clock_skew != null) {
-    const far = Math.abs(r.clock_skew) > 10;
-    lines.push(span(` · clock skew ${r.clock_skew > 0 ? "+" : ""}${r.clock_skew.toFixed(1)} s`, far ? "bad" : ""));
-    if (far) lines.push(span(` — ${r.skew_warning || "more than 10 s: check this machine's clock (NTP)"}`, "bad"));
+    const far = Math.abs(r.clock_skew) > SKEW_WARN;
+    lines.push(span(w.clockSkew(signed(r.clock_skew)), far ? "bad" : ""));
+    if (far) lines.push(span(` — ${w.skewWarning(Math.abs(r.clock_skew).toFixed(1), r.clock_skew > 0)}`, "bad"));
   }
   lines.push(span(` · ${since(r.at)}`, "muted"));
   return lines;
@@ -195,35 +243,39 @@ async function sendTrial(channel) {
       body = null;
     }
     const ok = (response.status === 200 || response.status === 202) && body;
-    answer = ok ? { result: body } : { error: (body && body.message) || `The service answered ${response.status}.` };
+    answer = ok ? { result: body } : { error: (body && body.message) || w.serviceAnswered(response.status) };
   } catch {
-    answer = { error: "The service cannot be reached." };
+    answer = { error: w.unreachable };
   }
   trials[channel] = { ...answer, at: Date.now() / 1000 };
   if (youtubeNow) showPosters(youtubeNow);
 }
 
 // YouTube's clock minus this machine's, from the poster's replies (docs/youtube.md):
-// past 10 s it is marked, and the warning says what to check.
+// past 10 s it is marked, and the warning says what to check. The poster decides when
+// to warn (its `skew_warning`); the page says it in its own words.
+const SKEW_WARN = 10; // seconds, as workers/poster/clock.py
+
 function skewCell(p) {
-  if (p.clock_skew === null || p.clock_skew === undefined) return "not measured";
-  const s = `${p.clock_skew > 0 ? "+" : ""}${p.clock_skew.toFixed(1)} s`;
-  return span(s, p.skew_warning ? "bad" : "");
+  if (p.clock_skew === null || p.clock_skew === undefined) return w.notMeasured;
+  return span(signed(p.clock_skew), p.skew_warning ? "bad" : "");
+}
+
+function skewWarning(p) {
+  if (!p.skew_warning || p.clock_skew == null) return p.skew_warning || "";
+  return w.skewWarning(Math.abs(p.clock_skew).toFixed(1), p.clock_skew > 0);
 }
 
 // YouTube's two daily buckets (docs/youtube.md): units for most calls, and
 // search.list's own count of calls. A spent one says why and until when.
 function quotaLine(q) {
-  if (q.error) return `YouTube API quota: unknown (${q.error}); resets ${when(q.resets_at)}`;
+  if (q.error) return w.quotaUnknown(q.error, when(q.resets_at));
   const bucket = (b, unit) => {
     if (!b) return `? ${unit}`;
-    const spent = b.spent ? ` — SPENT until ${when(b.spent_until)}: ${b.spent}` : "";
-    return `${b.used} of ${b.limit} ${unit} (${b.left} left)${spent}`;
+    const spent = b.spent ? w.spent(when(b.spent_until), b.spent) : "";
+    return w.bucket(b.used, b.limit, unit, b.left) + spent;
   };
-  return (
-    `YouTube API quota today: ${bucket(q.units, "units")}; ` +
-    `searches ${bucket(q.searches, "calls")}; resets ${when(q.resets_at)}`
-  );
+  return w.quotaToday(bucket(q.units, w.units), bucket(q.searches, w.calls), when(q.resets_at));
 }
 
 function showBooths(desk) {
@@ -231,23 +283,24 @@ function showBooths(desk) {
   if (!desk) return;
   const name = (id) => (id ? desk.interpreters[id] || id : null);
   const floor = desk.floor || {};
-  $("floor").textContent = floor.lang ? `Floor language: ${floor.lang} (${floor.by || "?"}, ${since(floor.at)})` : "";
+  const by = w.floorBy[floor.by] || name(floor.by) || "?"; // heard, configured or set by a booth
+  $("floor").textContent = floor.lang ? w.floorLanguage(w.languages[floor.lang] || floor.lang, by, since(floor.at)) : "";
   $("booths").replaceChildren(
     ...Object.values(desk.booths).map((b) => {
-      let air = b.live ? name(b.live) : "nobody";
-      if (b.live && b.muted) air += " (muted)";
-      if (b.live && b.coughing) air += " (coughing)";
-      if (b.request) air += ` · handover asked: ${name(b.request.giver)} → ${name(b.request.taker)}`;
+      let air = b.live ? name(b.live) : w.nobody;
+      if (b.live && b.muted) air += w.muted;
+      if (b.live && b.coughing) air += w.coughing;
+      if (b.request) air += w.handoverAsked(name(b.request.giver), name(b.request.taker));
       const onAir = cell(span(air, b.on_air ? "ok" : "warn"));
       onAir.id = `onair-${b.id}`;
       const evs = (desk.evs || {})[b.id];
-      const lag = evs ? `${number(evs.seconds, 1)} s (${name(evs.interpreter) || "?"})` : null;
+      const lag = evs ? `${seconds(evs.seconds)} (${name(evs.interpreter) || "?"})` : null;
       return row(
         cell(b.id),
         cell(b.channel),
         onAir,
-        cell(b.listening),
-        cell(b.last_handover ? since(b.last_handover) : "none yet"),
+        cell(b.listening === "floor" ? w.floor : w.relay(b.listening)),
+        cell(b.last_handover ? since(b.last_handover) : w.noneYet),
         cell(lag, "num"),
       );
     }),
@@ -257,14 +310,14 @@ function showBooths(desk) {
 function showCaptioners(captioners) {
   $("captioners").replaceChildren(
     ...Object.entries(captioners).map(([id, c]) => {
-      const last = c.last_caption ? `${c.last_caption.final ? "" : "(partial) "}${c.last_caption.text} · ${ago(c.last_caption.age_seconds)}` : null;
-      const status = cell(span(c.status, STATUS_CLASS[c.status] || ""));
+      const last = c.last_caption ? `${c.last_caption.final ? "" : w.partial}${c.last_caption.text} · ${ago(c.last_caption.age_seconds)}` : null;
+      const status = cell(span(statusWord(c.status), STATUS_CLASS[c.status] || ""));
       status.id = `captioner-${id}`;
       return row(
         cell(id),
         status,
         cell(c.source),
-        cell(c.lag_seconds == null ? null : `${number(c.lag_seconds, 1)} s`, "num"),
+        cell(seconds(c.lag_seconds), "num"),
         cell(number(c.real_time_factor), "num"),
         cell(last),
         cell(c.error ? span(c.error, "bad") : null),
@@ -278,23 +331,24 @@ function showTranscripts(sessions, archive) {
   if (!sessions) return;
   if (archive) {
     const a = archive.archiver || {};
-    $("archive").textContent = `Archiver: ${archive.status}` + (a.waiting != null ? ` · ${a.waiting} captions waiting` : "") + (a.last_error ? ` · ${a.last_error}` : "");
+    $("archive").textContent = w.archiver(statusWord(archive.status)) + (a.waiting != null ? w.captionsWaiting(a.waiting) : "") + (a.last_error ? ` · ${a.last_error}` : "");
   }
   const current = sessions.current && sessions.current.id;
   $("sessions").replaceChildren(
     ...sessions.sessions.map((s) => {
-      const title = cell(`${s.title || s.id}${s.id === current ? " (now)" : ""}`);
+      const named = (ui === "ko" && s.title_ko) || s.title || s.id;
+      const title = cell(`${named}${s.id === current ? w.now : ""}`);
       const links = document.createElement("div");
       links.className = "downloads";
       for (const path of s.downloads) {
         const button = document.createElement("button");
         button.type = "button";
         button.textContent = path.split("/").pop();
-        button.setAttribute("aria-label", `Download ${s.title || s.id}, ${button.textContent}`);
-        button.addEventListener("click", () => download(path, `${eventId}-${s.id}.${button.textContent}`));
+        button.setAttribute("aria-label", w.download(named, button.textContent));
+        button.addEventListener("click", () => download(path, `${eventInfo.id}-${s.id}.${button.textContent}`));
         links.append(button);
       }
-      return row(title, cell(`${when(s.scheduled_start)} – ${when(s.scheduled_end)}`), cell(s.start ? `${when(s.start)} – ${s.end ? when(s.end) : "running"}` : "not yet"), cell(links));
+      return row(title, cell(`${when(s.scheduled_start)} – ${when(s.scheduled_end)}`), cell(s.start ? `${when(s.start)} – ${s.end ? when(s.end) : w.running}` : w.notYet), cell(links));
     }),
   );
 }
@@ -302,7 +356,7 @@ function showTranscripts(sessions, archive) {
 async function download(path, filename) {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
   if (!response.ok) {
-    $("updated").textContent = `Download failed: ${response.status}`;
+    $("updated").textContent = w.downloadFailed(response.status);
     return;
   }
   const a = document.createElement("a");
@@ -315,9 +369,10 @@ async function download(path, filename) {
 }
 
 // ------------------------------------------------------------------ the loop
+// Why the token was refused (a key of the words), or null.
 function refused(result) {
-  if (result.status === 401) return "An organizer token is required.";
-  if (result.status === 403) return "Refused: this token is not an organizer's.";
+  if (result.status === 401) return "tokenRequired";
+  if (result.status === 403) return "tokenRefused";
   return null;
 }
 
@@ -336,17 +391,31 @@ async function refresh() {
     return false;
   }
   if (captioners.status !== 200 || state.status !== 200) {
-    $("updated").textContent = `The service did not answer (${captioners.status || "no connection"}); retrying…`;
+    $("updated").textContent = w.noAnswer(captioners.status || w.noConnection);
     return true;
   }
   $("signin").hidden = true;
   $("board").hidden = false;
-  showChannels(state.body, youtube.status === 200 ? youtube.body : null);
-  showBooths(booths.status === 200 ? booths.body : null);
-  showCaptioners(captioners.body.captioners);
-  showTranscripts(sessions.status === 200 ? sessions.body : null, archive.status === 200 ? archive.body : null);
-  $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  const ok = (result) => (result.status === 200 ? result.body : null);
+  draw({
+    state: state.body,
+    youtube: ok(youtube),
+    booths: ok(booths),
+    captioners: captioners.body.captioners,
+    sessions: ok(sessions),
+    archive: ok(archive),
+    at: new Date(),
+  });
   return true;
+}
+
+function draw(answers) {
+  shown = answers;
+  showChannels(answers.state, answers.youtube);
+  showBooths(answers.booths);
+  showCaptioners(answers.captioners);
+  showTranscripts(answers.sessions, answers.archive);
+  $("updated").textContent = w.updated(answers.at.toLocaleTimeString(locale()));
 }
 
 async function loop() {
@@ -355,30 +424,35 @@ async function loop() {
   if (await refresh()) timer = setTimeout(loop, REFRESH_MS);
 }
 
-function signOut(message) {
+function signOut(why) {
   clearTimeout(timer);
   keepToken("");
+  shown = null;
+  signInMessage = why || "";
   $("board").hidden = true;
   $("signin").hidden = false;
-  $("signin-error").textContent = message || "";
+  $("signin-error").textContent = why ? w[why] : "";
   $("token").value = "";
   $("token").focus();
 }
 
 $("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
+  signInMessage = "";
   $("signin-error").textContent = "";
   keepToken($("token").value.trim());
   loop();
 });
-$("signout").addEventListener("click", () => signOut("Signed out."));
+$("signout").addEventListener("click", () => signOut("signedOut"));
+$("ui-language").addEventListener("click", toggleLanguage);
 
 async function start() {
+  applyWords();
   try {
     const info = await (await fetch("/api/event")).json();
-    if (info.event && info.event.title) {
-      $("event-title").textContent = `Organizer dashboard · ${info.event.title}`;
-      eventId = info.event.id || eventId;
+    if (info.event) {
+      eventInfo = { ...eventInfo, ...info.event, id: info.event.id || eventInfo.id };
+      applyWords();
     }
   } catch {
     /* the title is a nicety */

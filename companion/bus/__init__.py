@@ -7,10 +7,10 @@ processes on several machines share one truth. ``open_bus(redis_url)`` picks one
 
 from __future__ import annotations
 
-from companion.bus.base import Bus, BusHealth
+from companion.bus.base import Bus, BusHealth, StateEntry
 from companion.bus.memory import MemoryBus
 
-__all__ = ["Bus", "BusHealth", "MemoryBus", "open_bus"]
+__all__ = ["Bus", "BusHealth", "MemoryBus", "StateEntry", "open_bus"]
 
 
 def open_bus(redis_url: str | None, namespace: str = "companion") -> Bus:

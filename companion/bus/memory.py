@@ -4,7 +4,13 @@ Each channel keeps its last ``max_len`` events in a deque and its own sequence
 counter; the bus numbers every published event ``previous + 1``. Followers wait on
 one ``asyncio.Condition`` that every publish and state change notifies, so a
 follower that has read up to ``seq`` n wakes, reads everything past n and waits
-again: no gap, no duplicate. Nothing here does I/O, so nothing here can be down.
+again: no gap, no duplicate. A state document's version is the number of its
+change, so ``set_state_if`` compares and stores with no await between: atomic within
+the event loop. Nothing here does I/O, so nothing here can be down.
+
+A booth's microphone frames are kept the same way, the last ``AUDIO_HELD`` of each
+booth, counted; ``publish_audio`` does not wait, so it wakes the booth's followers by
+setting an ``asyncio.Event`` that it replaces with a fresh one.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from companion.bus.base import BusHealth
+from companion.bus.base import AUDIO_HELD, BusHealth, StateEntry, check_transaction, stamped
 from companion.captions import CaptionEvent
 
 
@@ -35,6 +41,7 @@ class MemoryBus:
         # moment it subscribed, exactly once, without a queue per subscriber.
         self._state_log: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=max_len)
         self._state_count = 0
+        self._versions: dict[str, int] = {}  # key -> the number of its last change
         self._changed = asyncio.Condition()
         self._closed = False
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, monotonic expiry)
@@ -42,6 +49,10 @@ class MemoryBus:
         # (channel, n) -> (doc, monotonic expiry); latest: channel -> (n, doc, expiry)
         self._segments: dict[tuple[str, int], tuple[str, float]] = {}
         self._latest: dict[str, tuple[int, str, float]] = {}
+        self._audio: dict[str, deque[bytes]] = {}  # booth -> its last AUDIO_HELD frames
+        self._audio_count: dict[str, int] = {}  # booth -> frames ever published
+        self._audio_wake: dict[str, asyncio.Event] = {}  # booth -> set on the next frame
+        self._audio_lost = 0  # frames a follower missed by falling AUDIO_HELD behind
 
     async def start(self) -> None:
         """Nothing to connect; kept for the ``Bus`` interface."""
@@ -52,6 +63,9 @@ class MemoryBus:
         self._closed = True
         async with self._changed:
             self._changed.notify_all()
+        for wake in self._audio_wake.values():
+            wake.set()
+        self._audio_wake.clear()
 
     async def publish(self, event: CaptionEvent) -> None:
         """Append ``event`` to its channel with the channel's next ``seq``."""
@@ -96,11 +110,15 @@ class MemoryBus:
 
     async def set_state(self, key: str, value: dict[str, Any]) -> None:
         """Store one state document and announce the change."""
-        self._state[key] = value
-        self._state_count += 1
-        self._state_log.append((self._state_count, key, value))
+        self._store(key, value)
         async with self._changed:
             self._changed.notify_all()
+
+    def _store(self, key: str, value: dict[str, Any]) -> None:
+        self._state_count += 1
+        self._state[key] = value
+        self._versions[key] = self._state_count
+        self._state_log.append((self._state_count, key, value))
 
     async def get_state(self) -> dict[str, dict[str, Any]]:
         """A copy of every state document."""
@@ -109,10 +127,31 @@ class MemoryBus:
     async def delete_state(self, key: str) -> None:
         """Forget one state document."""
         self._state.pop(key, None)
+        self._versions.pop(key, None)
 
     def state_changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each ``(key, value)`` stored after this call; ends when the bus is closed."""
         return self._state_changes_after(self._state_count)
+
+    async def get_state_entries(self, keys: Sequence[str]) -> dict[str, StateEntry]:
+        """The documents ``keys`` with their versions (0 and None: no document)."""
+        return {key: StateEntry(self._versions.get(key, 0), self._state.get(key)) for key in keys}
+
+    async def set_state_if(
+        self, expected: Mapping[str, int], values: Mapping[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]] | None:
+        """Store ``values``, each stamped with its version, if no expected version moved."""
+        check_transaction(expected, values)
+        if any(self._versions.get(key, 0) != version for key, version in expected.items()):
+            return None
+        stored = {}
+        for key, value in values.items():
+            doc = stamped(value, self._state_count + 1)
+            self._store(key, doc)
+            stored[key] = doc
+        async with self._changed:
+            self._changed.notify_all()
+        return stored
 
     async def add_to_counter(self, key: str, amount: int, ttl_seconds: float) -> int:
         """Add ``amount`` to counter ``key``; forgotten ``ttl_seconds`` after its last change."""
@@ -159,9 +198,35 @@ class MemoryBus:
         stored = self._latest.get(channel)
         return stored[1] if stored is not None and stored[2] > time.monotonic() else None
 
+    def publish_audio(self, booth: str, pcm: bytes) -> None:
+        """Keep the frame among the booth's last ``AUDIO_HELD`` and wake its followers."""
+        self._audio.setdefault(booth, deque(maxlen=AUDIO_HELD)).append(pcm)
+        self._audio_count[booth] = self._audio_count.get(booth, 0) + 1
+        wake = self._audio_wake.pop(booth, None)
+        if wake is not None:
+            wake.set()
+
+    async def follow_audio(self, booth: str) -> AsyncIterator[bytes]:
+        """Each frame of ``booth`` published after the first step; ends when closed."""
+        seen = self._audio_count.get(booth, 0)
+        while not self._closed:
+            count = self._audio_count.get(booth, 0)
+            if count == seen:
+                await self._audio_wake.setdefault(booth, asyncio.Event()).wait()
+                continue
+            held = self._audio[booth]
+            new = count - seen
+            if new > len(held):
+                self._audio_lost += new - len(held)
+                new = len(held)
+            seen = count
+            for pcm in list(itertools.islice(held, len(held) - new, None)):
+                yield pcm
+
     def health(self) -> BusHealth:
-        """Always connected; nothing is ever buffered or dropped."""
-        return BusHealth(backend="memory", connected=True)
+        """Always connected; nothing is ever buffered or dropped, but audio a follower
+        was too slow for is counted."""
+        return BusHealth(backend="memory", connected=True, audio_dropped=self._audio_lost)
 
     def _after(self, channel: str, after: int, limit: int) -> list[CaptionEvent]:
         stream = self._streams.get(channel)

@@ -7,10 +7,13 @@ Keys, under a namespace (``companion`` by default)::
     {ns}:state                hash: key -> {"version": n, "value": document}
     {ns}:state-version        the last state version (INCR)
     {ns}:state-changes        pub/sub channel: {"key": ..., "version": n, "value": ...}
+                              (``set_state_if`` writes n into the value too, as
+                              "version", in one Lua call that compares and stores)
     {ns}:counter:{name}       a shared counter (INCRBY), expiring after its last change
     {ns}:lease:{name}         a lease's holder, expiring (``claim``)
     {ns}:segment:{channel}:{n}        a caption segment, set once (SET NX EX)
     {ns}:segment-latest:{channel}     "<n> <document>", only ever moved forward
+    {ns}:audio:{booth}        stream of a booth's microphone frames, a few seconds long
 
 A Lua script numbers and appends an event in one step, so every publisher, in any
 process, gets the channel's next seq and the stream id *is* the seq: ``read(after)``
@@ -36,7 +39,8 @@ outage logs a warning and reads the new stream from its start. Keeping the histo
 itself across restarts needs Redis persistence.
 
 Key names, outage errors, backoff and the Lua scripts are in ``redis_link.py``;
-following the state is ``redis_state.py``.
+following the state is ``redis_state.py``; the booths' microphones (never buffered:
+dropped and counted while Redis is down) are ``redis_audio.py``.
 """
 
 from __future__ import annotations
@@ -48,10 +52,11 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
-from companion.bus.base import BusHealth
+from companion.bus.base import BusHealth, StateEntry, check_transaction, stamped
+from companion.bus.redis_audio import AudioStreams
 from companion.bus.redis_link import (
     APPEND_LUA,
     APPEND_MEMORY,
@@ -60,6 +65,7 @@ from companion.bus.redis_link import (
     FOLLOW_BLOCK_MS,
     OUTAGE_ERRORS,
     SET_LATEST_LUA,
+    SET_STATE_IF_LUA,
     SET_STATE_LUA,
     Entries,
     RedisKeys,
@@ -67,6 +73,7 @@ from companion.bus.redis_link import (
     connect,
     decode_entry,
     jittered,
+    raise_if_cancelled,
 )
 from companion.bus.redis_state import StateChanges, state_entries
 from companion.captions import CaptionEvent
@@ -103,8 +110,10 @@ class RedisBus:
         self._append = self._client.register_script(APPEND_LUA)
         self._published: dict[str, int] = {}  # highest seq written, per channel
         self._set_state_script = self._client.register_script(SET_STATE_LUA)
+        self._set_state_if_script = self._client.register_script(SET_STATE_IF_LUA)
         self._claim_script = self._client.register_script(CLAIM_LUA)
         self._set_latest_script = self._client.register_script(SET_LATEST_LUA)
+        self._audio = AudioStreams(url, self._keys, self)  # binary, with its own connections
         # events waiting for Redis, each with the id that makes its append idempotent
         self._buffer: deque[tuple[CaptionEvent, str]] = deque()
         self._drop_logged = 0.0  # when a drop was last logged (one line per 10 s)
@@ -157,6 +166,7 @@ class RedisBus:
                 len(self._buffer),
                 len(self._pending_state),
             )
+        await self._audio.close()
         await self._client.aclose()
         await self._follow_client.aclose()
 
@@ -168,6 +178,7 @@ class RedisBus:
             buffered=len(self._buffer),
             dropped=self._dropped,
             last_error=self._last_error,
+            audio_dropped=self._audio.dropped,
         )
 
     # -- captions -----------------------------------------------------------------
@@ -248,6 +259,7 @@ class RedisBus:
         epoch: str | None = None  # of the last entry yielded
         recovering = False
         while not self._closed:
+            raise_if_cancelled()  # see there: redis-py may have lost a cancel
             try:
                 if recovering and epoch is not None:
                     current = await self._follow_client.get(self._keys.epoch(channel))
@@ -281,6 +293,16 @@ class RedisBus:
                     if event.seq > last:
                         last, epoch = event.seq, fields.get("epoch")
                         yield event
+
+    # -- microphones ---------------------------------------------------------------
+
+    def publish_audio(self, booth: str, pcm: bytes) -> None:
+        """Queue one frame for the booth's stream; dropped and counted if it cannot go."""
+        self._audio.publish(booth, pcm)
+
+    def follow_audio(self, booth: str) -> AsyncIterator[bytes]:
+        """The booth's frames from Redis's "now" on (``AudioStreams.follow``)."""
+        return self._audio.follow(booth)
 
     # -- state --------------------------------------------------------------------
 
@@ -323,6 +345,53 @@ class RedisBus:
         """
         async for change in StateChanges(self._follow_client, self._keys, self).follow():
             yield change
+
+    async def get_state_entries(self, keys: Sequence[str]) -> dict[str, StateEntry]:
+        """One HMGET of the state hash; ``BusUnavailableError`` while Redis is down."""
+        if not keys:
+            return {}
+        try:
+            raw = cast(list[str | None], await self._client.hmget(self._keys.state, list(keys)))
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        entries = {key: StateEntry(0, None) for key in keys}
+        for key, doc in zip(keys, raw, strict=True):
+            if doc is not None:
+                stored = json.loads(doc)
+                entries[key] = StateEntry(int(stored["version"]), stored["value"])
+        return entries
+
+    async def set_state_if(
+        self, expected: Mapping[str, int], values: Mapping[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]] | None:
+        """One Lua call that compares the versions and stores (``SET_STATE_IF_LUA``);
+        ``BusUnavailableError`` while Redis is down."""
+        check_transaction(expected, values)
+        args: list[str | int] = [len(expected)]
+        for key, version in expected.items():
+            args += [key, version]
+        for key, value in values.items():
+            body = {k: v for k, v in value.items() if k != "version"}
+            text = json.dumps(body, ensure_ascii=False)  # from its first key on, below
+            args += [key, json.dumps(key, ensure_ascii=False), "," + text[1:] if body else "}"]
+        try:
+            first = int(
+                await self._set_state_if_script(
+                    keys=[self._keys.state, self._keys.state_version, self._keys.changes],
+                    args=args,
+                )
+            )
+        except OUTAGE_ERRORS as exc:
+            self.mark_down(exc)
+            raise BusUnavailableError(f"Redis is unreachable ({type(exc).__name__})") from None
+        if first == 0:
+            return None
+        stored = {key: stamped(value, first + i) for i, (key, value) in enumerate(values.items())}
+        for key, doc in stored.items():
+            self._pending_state.pop(key, None)  # an older plain write must not land on it
+            self._known_state[key] = doc
+        return stored
 
     # -- counters -------------------------------------------------------------------
 
@@ -474,6 +543,7 @@ class RedisBus:
         """Drain the buffer when there is one; probe Redis while it is down."""
         delay = BACKOFF_MIN
         while True:
+            raise_if_cancelled()  # see there: redis-py may have lost a cancel
             await self._wake.wait()
             try:
                 if not self._buffer and not self._pending_state:

@@ -8,6 +8,7 @@ answering": anything else is a bug and propagates.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from companion.captions import CaptionEvent
 
 #: What "Redis is not answering" looks like; anything else is a bug and propagates.
 OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
 
 BACKOFF_MIN = 0.1
 BACKOFF_MAX = 5.0
@@ -77,6 +79,38 @@ redis.call('PUBLISH', KEYS[3], '{"key":' .. ARGV[1] .. ',' .. tail)
 return version
 """
 
+# Compare and set (``set_state_if``). KEYS: as SET_STATE_LUA's. ARGV: n, then n pairs
+# (key, expected version), then one triple per document to store: key, key as JSON,
+# and the value's JSON from its first key on (",\"a\":1}", or "}" when it is empty),
+# so the script writes the version into it without parsing JSON. Every stored
+# document starts '{"version":n,', which is how its version is read. Returns 0 when
+# a version has moved (nothing stored), else the first document's new version; the
+# others follow it one by one.
+SET_STATE_IF_LUA = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local stored = redis.call('HGET', KEYS[1], ARGV[2 * i])
+  local version = 0
+  if stored then
+    version = tonumber(string.match(stored, '^{"version":(%d+),'))
+  end
+  if version ~= tonumber(ARGV[2 * i + 1]) then
+    return 0
+  end
+end
+local first = 0
+for i = 2 * n + 2, #ARGV, 3 do
+  local version = redis.call('INCR', KEYS[2])
+  if first == 0 then
+    first = version
+  end
+  local tail = '"version":' .. version .. ',"value":{"version":' .. version .. ARGV[i + 2] .. '}'
+  redis.call('HSET', KEYS[1], ARGV[i], '{' .. tail)
+  redis.call('PUBLISH', KEYS[3], '{"key":' .. ARGV[i + 1] .. ',' .. tail)
+end
+return first
+"""
+
 
 # KEYS: the lease. ARGV: owner, ttl in ms. Take it if free, renew it if ours; 1 if ours now.
 CLAIM_LUA = """
@@ -106,11 +140,12 @@ POOL_SIZE = 64  # connections of a bus's client for reads and writes
 POOL_WAIT = 10.0  # seconds a command waits for one of them before it is an outage
 
 
-def connect(url: str, pool_size: int = POOL_SIZE) -> aioredis.Redis:
+def connect(url: str, pool_size: int = POOL_SIZE, *, decode: bool = True) -> aioredis.Redis:
     """A client for ``url`` that fails at once when Redis does not answer.
 
     No retries inside redis-py: an outage must reach the caller at once, where its own
-    buffer and backoff deal with it. Replies are decoded to ``str``. Its pool holds
+    buffer and backoff deal with it. Replies are decoded to ``str`` (``decode=False``:
+    ``bytes``, for audio). Its pool holds
     ``pool_size`` connections and a command *waits* for one (up to ``POOL_WAIT``)
     rather than failing: redis-py's default pool raises ``MaxConnectionsError`` past
     100, so a crowd of viewers joining at once (each join reads the channel's backlog)
@@ -120,12 +155,26 @@ def connect(url: str, pool_size: int = POOL_SIZE) -> aioredis.Redis:
         url,
         max_connections=pool_size,
         timeout=POOL_WAIT,
-        decode_responses=True,
+        decode_responses=decode,
         socket_connect_timeout=2.0,
         socket_timeout=FOLLOW_BLOCK_MS / 1000 + 4.0,
         retry=Retry(NoBackoff(), 0),
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` if the current task is being cancelled.
+
+    redis-py (8.1 here; redis/redis-py#2028 is the same kind) can lose a cancellation
+    that lands while it replaces a dead connection: the command fails with a
+    ``ConnectionError``, or even succeeds, and the task goes on. A loop that retries
+    on an outage, or waits for more, would then never stop, and whoever cancelled it
+    would wait forever; each such loop calls this at the top of every turn.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def jittered(delay: float) -> float:
@@ -173,6 +222,9 @@ class RedisKeys:
 
     def latest_segment(self, channel: str) -> str:
         return f"{self.namespace}:segment-latest:{channel}"
+
+    def audio(self, booth: str) -> str:
+        return f"{self.namespace}:audio:{booth}"
 
     def appended(self, channel: str, event_id: str) -> str:
         return f"{self.namespace}:appended:{channel}:{event_id}"

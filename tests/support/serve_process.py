@@ -26,17 +26,20 @@ def serve_process(
     args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
     ready_within: float = 60.0,
+    redis_url: str | None = None,
 ) -> Iterator[str]:
     """Run `companion serve` on ``config_text`` until the block ends; yields its http URL.
 
-    The in-memory bus (REDIS_URL removed); its output goes to ``directory/serve.log``,
-    whose tail a failure to become ready shows.
+    The in-memory bus (REDIS_URL removed), or the Redis at ``redis_url``; its output goes
+    to ``directory/serve.log``, whose tail a failure to become ready shows.
     """
     config = directory / "event.toml"
     config.write_text(config_text, encoding="utf-8")
     port = free_port()
     full_env = {**os.environ, "COMPANION_CACHE_DIR": str(model_cache), **(env or {})}
     full_env.pop("REDIS_URL", None)
+    if redis_url is not None:
+        full_env["REDIS_URL"] = redis_url
     log_path = directory / "serve.log"
     command = [sys.executable, "-m", "cli", "serve", "--config", str(config)]
     with log_path.open("wb") as log:

@@ -11,7 +11,10 @@ an earlier consumer had another name) and reads its own pending entries again
 (``XREADGROUP … 0``) before it reads new ones (``>``). A pending entry that the
 stream trimmed away comes back without fields: it is reported as lost.
 
-Redis outages are waited out with backoff; a group that vanished (Redis came back
+Redis outages are waited out with backoff, and after each the source prepares again
+(claims and re-reads what is pending) before it reads new entries: a read cut off by
+the outage may have been carried out by Redis, its entries now pending for this
+consumer though their reply never came. A group that vanished (Redis came back
 empty) is created again and the new stream read from its start.
 """
 
@@ -179,6 +182,11 @@ class RedisSource:
             await work()
         except OUTAGE_ERRORS as exc:
             _still_cancelled()
+            # A command cut off may have run all the same: an XREADGROUP whose reply
+            # was lost has handed entries to this consumer that it never saw, and
+            # reading ``>`` would never give them again. After an outage the source
+            # prepares again, which reads its own pending entries first.
+            self._unprepared = True
             if not self._down:
                 log.warning("archiver: Redis is not answering (%s); retrying", exc)
             self._down = True

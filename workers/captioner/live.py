@@ -6,7 +6,9 @@ bus, and publishing its own health (``captioner:<channel>`` in the event state)
 every few seconds and on every change of fortune. A live source that fails is
 reopened with backoff; a recording ends, or with ``loop`` starts again (the demo).
 A booth's ``console`` source is not opened: its audio is what the live interpreter's
-console pushes (``companion/push.py``), read from the app's ``PushSources``.
+console sends to the service, relayed from the bus (``Bus.follow_audio``) into a
+``PushSource`` of the captioner's own (``companion/push.py``), in this process or in
+``companion worker caption --booth`` on another machine.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from companion.bus.base import Bus
 from companion.captions import CaptionEvent
 from companion.config import CONSOLE_SOURCE, CaptionerSpec, EventConfig
 from companion.errors import SourceError
-from companion.push import PushSource, PushSources
+from companion.push import PushSource, relay
 from companion.redact import redact_source, redact_text
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.routing import Router
@@ -47,11 +49,10 @@ def _chunks(
 ) -> Iterator[np.ndarray]:
     """Chunks of the source; reopened after a failure (live) or at the end (``loop``).
 
-    A ``console`` spec reads ``pushed`` instead, until it is closed or ``stop`` is set.
+    With ``pushed`` (a ``console`` spec) it reads that instead, until it is closed or
+    ``stop`` is set.
     """
-    if spec == CONSOLE_SOURCE:
-        if pushed is None:
-            raise SourceError("a 'console' source is fed by the service: run `companion serve`")
+    if pushed is not None:
         for chunk in pushed.chunks():
             if stop.is_set():
                 return
@@ -102,14 +103,14 @@ async def caption_channel(
     speed: float = 1.0,
     loop: bool = False,
     router: Router | None = None,
-    pushes: PushSources | None = None,
 ) -> None:
     """Caption ``spec`` into ``bus`` until cancelled (or until a recording ends).
 
     Without ``router`` every event goes to the captioner's channel; with one (the
     floor's or a booth's captioner) each goes to the channels the router names, with
     its ``source`` set, and the floor's language is published when it changes.
-    A ``console`` spec reads the push source of the captioner's id in ``pushes``.
+    A ``console`` spec hears the microphone frames the bus carries for the booth
+    (the captioner's id), from the moment it starts.
     """
     event_loop = asyncio.get_running_loop()
     stop = threading.Event()
@@ -147,8 +148,9 @@ async def caption_channel(
             status["error"] = f"publish failed: {type(exc).__name__}"
             log.error("%s: event %d not published: %r", captioner.channel, event.seq, exc)
 
+    pushed = PushSource(captioner.channel) if spec == CONSOLE_SOURCE else None
+
     def work() -> None:
-        pushed = pushes.get(captioner.channel) if pushes is not None else None
         chunks = reader_thread(_chunks(spec, speed, loop, stop, pushed), captioner.stats)
         captioner.run(chunks, emit)
 
@@ -169,12 +171,16 @@ async def caption_channel(
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     background = [heartbeat(), *([router.follow()] if router is not None else [])]
+    if pushed is not None:
+        background.append(relay(bus, captioner.channel, pushed))
     try:
         async with running(*background, name=f"captioner-{captioner.channel}"):
             try:
                 await asyncio.to_thread(work)
             finally:
                 stop.set()
+                if pushed is not None:
+                    pushed.close()
     except SourceError as exc:
         status.update(alive=False, error=redact_text(str(exc)))
         log.error("captioner %s stopped: %s", captioner.channel, exc)
@@ -190,7 +196,6 @@ async def run_captioners(
     specs: Sequence[CaptionerSpec],
     *,
     loop: bool = False,
-    pushes: PushSources | None = None,
 ) -> None:
     """Run the captioners ``specs`` (one engine shared) into ``bus`` until cancelled.
 
@@ -208,9 +213,7 @@ async def run_captioners(
         router = await Router.start(spec.id, bus) if routed else None
         captioner = build_captioner(config, engine, spec.id, spec.language, 1.0, glossary)
         captioners.append(
-            caption_channel(
-                captioner, spec.source, bus, speed=1.0, loop=loop, router=router, pushes=pushes
-            )
+            caption_channel(captioner, spec.source, bus, speed=1.0, loop=loop, router=router)
         )
     async with running(*captioners, name="captioner"):  # one failing: logged, the rest go on
         await asyncio.Event().wait()

@@ -28,7 +28,7 @@ def carriages_from_state(state: dict[str, dict[str, Any]]) -> dict[str, Carriage
     for key, doc in state.items():
         if key.startswith("channel:"):
             try:
-                out[key[len("channel:") :]] = Carriage(**doc)
+                out[key[len("channel:") :]] = Carriage.from_dict(doc)
             except TypeError as exc:
                 log.warning("ignoring a malformed %s document: %r", key, exc)
     return out

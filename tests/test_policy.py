@@ -356,6 +356,21 @@ def test_a_cut_takes_the_final_decode_started_in_its_pause() -> None:
     assert trace.final_words == list(script)
 
 
+def test_a_cut_part_is_final_at_its_pause_not_at_the_cap() -> None:
+    s = PolicySettings()
+    # the same reading: the first pause of final_after in an utterance's last third cuts
+    # it there and then, so the part's words do not wait for the cap
+    spec = [(VOCAB[i], 0.3, 0.33 if i % 7 == 0 and i else 0.0) for i in range(120)]
+    script = timed(spec)
+    trace = run(script, s, edge=EDGES["truncating"])
+    parts = [(now, d) for now, _, d in trace.drafts if d.final and not d.end_of_utterance]
+    assert len(parts) >= 3
+    for now, d in parts:  # with instant decodes: the pause's final_after, one batch later
+        assert now - d.words[-1].end <= s.final_after + 3 * FRAME + EPS, (now, d.text)
+        assert s.max_utterance * 2 / 3 - 1.0 <= d.end - d.start <= s.max_utterance
+    assert trace.final_words == list(script)
+
+
 def test_cut_point() -> None:
     f = FRAME
     frames = [(f * (k + 1), p) for k, p in enumerate([0.9, 0.4, 0.9, 0.3, 0.2, 0.3, 0.9])]

@@ -34,10 +34,11 @@ moves only their timing and the partials.
 
 * **Long utterances** end at shorter pauses as they grow: past half of
   ``max_utterance`` the pause needed falls from ``end_silence`` to ``final_after``.
-  One that reaches ``max_utterance`` without any is cut, in its last third: at the
-  last pause there in which a final decode started (that decode is the part's final,
-  done or under way: the cut costs no decode of its own), else at its longest pause
-  (VAD frames below the threshold), else at its least speech-like frame.
+  In its last third, the first pause of ``final_after`` cuts it at once (the final
+  decode started in that pause is the part's final: the cut costs no decode of its
+  own, and its words wait for no cap). One that reaches ``max_utterance`` without
+  any is cut there, at its longest pause in the last third (VAD frames below the
+  threshold), else at its least speech-like frame.
   The part before the cut gets its final (``end_of_utterance`` false); the rest goes
   on as the same utterance. The window decoded is never longer than
   ``max_utterance``, so the cost of a decode is bounded.
@@ -217,7 +218,6 @@ class _Utterance:
     last_decode_at: float = float("-inf")
     shown_partial: bool = False
     candidate: _Final | None = None  # the final decode started in a pause
-    resumed: _Final | None = None  # the last candidate whose pause did not hold
     was_cut: bool = False  # a part of it is final already
     frames: deque[tuple[float, float]] = field(default_factory=deque)
 
@@ -266,10 +266,9 @@ class StreamingPolicy:
                     onset = frame_start - self._speech_run + FRAME
                     u = self._open(onset - s.speech_pad)
                 elif u is not None and u.candidate is not None:
-                    # not the end: go on; kept, as a cut may still end there (_cut)
-                    u.resumed, u.candidate = u.candidate, None
-                    if u.resumed.result is not None:
-                        self._show(u, u.resumed.result)
+                    resumed, u.candidate = u.candidate, None  # not the end: go on
+                    if resumed.result is not None:
+                        self._show(u, resumed.result)
             else:
                 self._speech_run = 0.0
             if u is None:
@@ -280,6 +279,9 @@ class StreamingPolicy:
             fresh = end > u.own_start + FRAME
             if u.candidate is None and silence >= s.final_after - 1e-9 and fresh:
                 u.candidate = _Final(u.number, u.start, end, u.fresh_from, u.part)
+                if end - u.start >= s.max_utterance * (1 - CUT_LOOKBACK) - 1e-9:
+                    self._confirm(u, end_of_utterance=False)  # the cut, at once: see _cut
+                    continue
             if silence >= self._end_silence(u) - 1e-9:
                 self._confirm(u, end_of_utterance=True)
             elif self.now - u.start >= s.max_utterance - 1e-9:
@@ -314,7 +316,6 @@ class StreamingPolicy:
         else:
             u.start = final.end  # no lead-in after a cut: the speech goes on, see above
             u.fresh_from, u.candidate, u.shown_partial, u.was_cut = final.end, None, False, True
-            u.resumed = None
             u.part += 1
             while u.frames and u.frames[0][0] <= u.fresh_from:
                 u.frames.popleft()
@@ -329,23 +330,28 @@ class StreamingPolicy:
         return s.end_silence - (s.end_silence - s.final_after) * grown
 
     def _cut(self, u: _Utterance) -> None:
-        """An utterance reached ``max_utterance`` without a pause that ended it: the
-        part before a break in the last ``CUT_LOOKBACK`` of it is final (not further
-        back, or the words before the cut would wait that long for their final).
+        """An utterance reached ``max_utterance`` without a pause that ended it or cut
+        it: the part before the longest dip of the speech probability (``cut_point``)
+        in the last ``CUT_LOOKBACK`` of it is final (not further back, or the words
+        before the cut would wait that long for their final).
 
-        The break is the last pause there in which a final decode started (a pause of
-        ``final_after``, after which the speech went on): that decode, done or under
-        way, is the part's final, so the cut costs no decode of its own. Measured on
-        ``en-tune`` (read speech, cut every 10 s or so): the cut used to pick the
-        longest dip of the speech probability, nearly always that same pause, and
-        decode the window again (1 s on 2 cores); the cut parts' finals came 1.8-3.9 s
-        after their words, and 1.9-3.2 s with this (clean, one run each, the same
-        text). Without such a pause, the longest dip (``cut_point``)."""
+        Most cuts never get here. Once an utterance's window is past the last
+        ``CUT_LOOKBACK`` of ``max_utterance``, its next pause of ``final_after`` is the
+        cut, at once (``push_vad``): the final decode started in that pause is the
+        part's final. Measured on ``en-tune`` (read speech, cut every 10 s or so):
+
+        * the cut at the cap at the longest dip, nearly always such a pause, decoded the
+          window again (1 s on 2 cores): the cut parts' finals came 1.8-3.9 s after
+          their words (clean, one run);
+        * taking the decode started in the last such pause (543ae86) still waited for
+          the cap: 1.9-3.2 s, the time between the pause and the cap;
+        * cutting at the first such pause (this): see ``docs/benchmarks.md``.
+
+        The windows are a little shorter (8 to 12 s of ``max_utterance`` 12 instead of
+        about 10 to 12); the choice still depends only on the audio."""
         s = self.settings
         lo = max(u.fresh_from + FRAME, self.now - s.max_utterance * CUT_LOOKBACK)
         hi = self.now - 0.3
-        if u.candidate is None and u.resumed is not None and lo <= u.resumed.end <= hi:
-            u.candidate = u.resumed
         if u.candidate is None:
             frames = [f for f in u.frames if lo <= f[0] <= hi] or list(u.frames)
             at = max(u.fresh_from + FRAME, cut_point(frames, s.vad_threshold))
@@ -420,8 +426,6 @@ class StreamingPolicy:
                 final.result = hypothesis
                 self._drain()
                 return
-        if u is not None and u.resumed is not None and u.resumed.request is request:
-            u.resumed.result = hypothesis  # its pause did not hold: a cut may use it
         # a partial, or a final decode whose pause turned out not to be the end
         if u is not None and (u.number, u.part) == (request.utterance, request.part):
             self._show(u, hypothesis)

@@ -49,6 +49,7 @@ HEALTH_KEY = "archiver:health"  # workers/archiver/archiver.py publishes it
 STALE_AFTER = 20.0
 SESSION_CHECK_SECONDS = 5.0
 MAX_BODY = 16_384
+MAKING_LOCKS = 16  # exports made at once at most (each of its own kind)
 EXPORT_CACHE_SIZE = 64  # exports kept (sessions x languages x formats)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -155,7 +156,10 @@ class ExportCache:
 
     At the end of a broadcast every viewer gets the download link at once: each export
     is made once per change of the archive (its files' sizes and mtimes, read without
-    reading the files), not once per request. Thread-safe; at most ``size`` kept.
+    reading the files), not once per request. Requests for an export that is being made
+    wait for it rather than make it again (a crowd arrives in the same instant, and the
+    service's threads would otherwise each find the cache empty). Thread-safe; at most
+    ``size`` kept.
     """
 
     def __init__(self, size: int = EXPORT_CACHE_SIZE) -> None:
@@ -163,23 +167,26 @@ class ExportCache:
         self.made = 0  # exports actually rendered (for tests and curiosity)
         self._lock = threading.Lock()
         self._kept: OrderedDict[tuple[str, str], tuple[object, tuple[str, str]]] = OrderedDict()
+        # one export of a kind made at a time; a fixed set, so that no request can grow it
+        self._making = tuple(threading.Lock() for _ in range(MAKING_LOCKS))
 
     def get(self, archive: TranscriptArchive, session: str, name: str) -> tuple[str, str]:
-        stamp = archive.files.stamp()
         key = (session, name)
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None and kept[0] == stamp:
+        with self._making[hash(key) % len(self._making)]:
+            stamp = archive.files.stamp()  # after the wait: what the one before made counts
+            with self._lock:
+                kept = self._kept.get(key)
+                if kept is not None and kept[0] == stamp:
+                    self._kept.move_to_end(key)
+                    return kept[1]
+            export = archive.export(session, name)
+            with self._lock:
+                self.made += 1
+                self._kept[key] = (stamp, export)
                 self._kept.move_to_end(key)
-                return kept[1]
-        export = archive.export(session, name)
-        with self._lock:
-            self.made += 1
-            self._kept[key] = (stamp, export)
-            self._kept.move_to_end(key)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-        return export
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+            return export
 
 
 @_archive_errors

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pysubs2
 from aiohttp import web
@@ -24,6 +26,7 @@ from service.app import create_app
 from service.auth import Tokens
 from service.keys import EXPORTS
 from service.settings import ServiceSettings
+from service.transcripts import ExportCache
 from tests.support.archive_config import archive_config, final
 from tests.support.waiting import until
 from workers.archiver.run import archiver_context
@@ -124,6 +127,40 @@ async def test_only_organizers_start_and_end_sessions(tmp_path: Path) -> None:
         ("afternoon", "start", "Kim"),
         ("afternoon", "end", "organizer"),
     ]
+
+
+def test_requests_for_an_export_being_made_wait_for_it_rather_than_make_it_again() -> None:
+    """Eight threads ask at the same instant, while the first render takes a while:
+    one render, eight answers (each used to find the cache empty and render its own)."""
+
+    class Slow:
+        """An archive whose export takes 0.2 s; its files never change."""
+
+        def __init__(self) -> None:
+            self.files = self
+            self.renders = 0
+
+        def stamp(self) -> object:
+            return ("unchanged",)
+
+        def export(self, session: str, name: str) -> tuple[str, str]:
+            self.renders += 1
+            time.sleep(0.2)
+            return f"{session}.{name}", "text/plain"
+
+    archive, cache = Slow(), ExportCache()
+    start = threading.Barrier(8)
+
+    def ask(name: str) -> tuple[str, str]:
+        start.wait()
+        return cache.get(cast(Any, archive), "morning", name)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, ["en.srt"] * 8))
+    assert answers == [("morning.en.srt", "text/plain")] * 8
+    assert archive.renders == cache.made == 1
+    assert cache.get(cast(Any, archive), "morning", "ko.srt")[0] == "morning.ko.srt"
+    assert cache.made == 2  # another export is made on its own
 
 
 async def test_a_crowd_downloading_makes_each_export_once_per_change(tmp_path: Path) -> None:

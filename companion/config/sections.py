@@ -105,8 +105,9 @@ class CaptionerSettings(_Strict):
         12.0,
         ge=2,
         le=28,
-        description="Longest audio window decoded at once, seconds; a longer utterance is "
-        "cut at its longest pause.",
+        description="Longest audio window decoded at once, seconds; in the last third of it "
+        "an utterance is cut at its first pause of final_after, or at the cap at its longest "
+        "pause.",
     )
     min_speech: float = Field(
         0.25, ge=0, le=5, description="Speech shorter than this is ignored, seconds."

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from companion.captions import CaptionEvent
 from tests.support.browser import artifacts_dir, assert_not_blank, chromium, keep_on_loopback
@@ -251,5 +251,30 @@ def test_an_english_browser_gets_english_and_both_tables_match(
         assert shapes["en"] == shapes["ko"]
         assert "micRefused.not_live: string" in shapes["en"]
         assert "actions.take_over: string" in shapes["en"]
+    finally:
+        context.close()
+
+
+def test_floor_captions_that_come_before_the_glossary_are_prompted_with_its_terms(
+    scene: Scene, browser: Browser
+) -> None:
+    """A new console gets the floor's recent finals at once, and the glossary by a request
+    of its own. Held back here, the glossary still comes first: the captions wait for it
+    (they used to be prompted with no terms, which failed the Korean test above once)."""
+    said = "국제협동조합연맹 회의가 열렸습니다."
+    scene.publish(caption("ko", said, "ko", "floor", time.time()))
+    context = console_in(browser, "en-US")
+    try:
+        page = context.new_page()
+
+        def held(route: Route) -> None:
+            time.sleep(1.5)  # the browser goes on meanwhile: only this request waits
+            route.continue_()
+
+        page.route("**/api/glossary", held)
+        page.goto(f"{scene.url}/console")
+        sign_in(page, KIM)
+        expect(page.locator("#floorlines")).to_contain_text(said)
+        expect(page.locator("#terms")).to_contain_text("International Cooperative Alliance")
     finally:
         context.close()

@@ -277,14 +277,20 @@ function logDetail({ action, detail = "" }) {
 }
 
 // Live captions: a viewer socket per channel; floor captions and this booth's are kept.
+// The glossary first, then the captions: a floor caption that came before the terms
+// would be prompted without them (the recent finals arrive at once on a new socket).
+let captionsStarted = false;
 function startCaptions() {
-  if (viewers.length) return;
-  for (const channel of Object.keys(state.channels)) viewers.push(watch(channel));
+  if (captionsStarted) return;
+  captionsStarted = true;
   fetch("/api/glossary")
     .then((r) => r.json())
     .then((g) => (prompter = prompter && Prompter.create(g.terms)))
     .catch(() => {
       /* no glossary: the prompter still shows numbers */
+    })
+    .finally(() => {
+      for (const channel of Object.keys(state.channels)) viewers.push(watch(channel));
     });
 }
 

@@ -27,6 +27,7 @@ axe's summary of what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -105,14 +106,24 @@ def browser() -> Iterator[Browser]:
         yield browser
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+LOCALES = {"en": "en-US", "ko": "ko-KR"}
+
+
+@contextlib.contextmanager
+def browsing(browser: Browser, locale: str, width: int = 1280, height: int = 900) -> Iterator[Page]:
+    """A page of a new context in ``locale``, kept on loopback, closed at the end."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
     keep_on_loopback(context)
     try:
-        yield context
+        yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    with browsing(browser, "en-US") as page:
+        yield page.context
 
 
 def caption(
@@ -159,13 +170,8 @@ def test_the_viewer_page_passes_the_audit(scene: Scene, context: BrowserContext,
 def test_the_console_passes_the_audit_signed_in_and_live(
     scene: Scene, browser: Browser, lang: str
 ) -> None:
-    locale = {"en": "en-US", "ko": "ko-KR"}[lang]
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
-    keep_on_loopback(context)
-    try:
-        audit_the_console(scene, context.new_page(), lang)
-    finally:
-        context.close()
+    with browsing(browser, LOCALES[lang]) as page:
+        audit_the_console(scene, page, lang)
 
 
 def audit_the_console(scene: Scene, page: Page, lang: str) -> None:
@@ -203,11 +209,7 @@ def audit_the_console(scene: Scene, page: Page, lang: str) -> None:
 def test_the_dashboard_passes_the_audit_signed_in(
     scene: Scene, browser: Browser, lang: str
 ) -> None:
-    locale = {"en": "en-US", "ko": "ko-KR"}[lang]
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
-    keep_on_loopback(context)
-    try:
-        page = context.new_page()
+    with browsing(browser, LOCALES[lang]) as page:
         page.goto(f"{scene.url}/dashboard")
         expect(page.locator("html")).to_have_attribute("lang", lang)
         audit(page, f"the dashboard's sign-in ({lang})")
@@ -223,16 +225,11 @@ def test_the_dashboard_passes_the_audit_signed_in(
         page.reload()  # the dashboard takes the system's scheme as it loads
         page.wait_for_selector("#board:not([hidden]) #posters button")
         audit(page, f"the dashboard ({lang}, dark)")
-    finally:
-        context.close()
 
 
 def test_the_pages_pass_the_audit_on_a_phone(scene: Scene, browser: Browser) -> None:
     """Where the transcript starts closed and the dashboard's tables scroll sideways."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ko-KR")
-    keep_on_loopback(context)
-    try:
-        page = context.new_page()
+    with browsing(browser, "ko-KR", 390, 844) as page:
         page.goto(f"{scene.url}/?lang=ko")
         page.wait_for_selector("#conn[data-state='connected']", state="attached")
         expect(page.locator("#transcript")).to_be_hidden()
@@ -250,8 +247,6 @@ def test_the_pages_pass_the_audit_on_a_phone(scene: Scene, browser: Browser) -> 
             "[...document.querySelectorAll('.scroll')].some(e => e.scrollWidth > e.clientWidth)"
         ), "a table should scroll sideways, to be audited as a scrolling region"
         audit(page, "the dashboard (ko, phone)")
-    finally:
-        context.close()
 
 
 def test_a_violation_is_reported_with_what_to_fix(context: BrowserContext) -> None:

@@ -167,6 +167,7 @@ def run_report(
         "decode_p95": percentile(costs, 0.95),
         "max_backlog_seconds": round(stats.max_backlog_seconds, 2),
         "finals_decoded_again": stats.retries,  # the first decode looped
+        "decodes_said_again": stats.unlooped,  # the first copy kept, no second decode
     }
     report |= segment_scores(events, segments, speed)
     report["text"] = final_text(events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import replace
 from typing import Any
@@ -129,6 +130,27 @@ def test_a_final_that_loops_is_decoded_again_without_glossary_or_prompt(engine: 
     assert captioner.stats.retries == looping.looped  # … and was decoded again
     assert error_rate(JFK, text, "en")[1] <= 0.05, text
     assert "country country" not in text.lower(), text
+
+
+def test_a_final_that_says_its_window_again_keeps_the_first_copy(engine: object) -> None:
+    """With the shipped glossary as hotwords and the finals before as its prompt, the
+    base model finishes three of ko_para_2's sentences and says them over into the
+    window's padding ("… 적용됩니다. 각 프로젝트는 도맨 및 …"). The engine keeps the
+    first copy and aligns only it: no second decode, each sentence once, and its
+    words timed across its own audio (not squeezed into the first third of it)."""
+    glossary = load_glossary(REPO / "config" / "glossary.csv")
+    captioner = Captioner(
+        engine, "ko", "ko", CaptionerSettings(), WhisperSettings(), glossary, speed=0.0
+    )
+    events: list[CaptionEvent] = []
+    caption_source(captioner, AudioSource(data("ko_para_2.wav"), speed=0.0), events.append)
+    finals = [e for e in events if e.final]
+    assert captioner.stats.unlooped >= 1
+    assert captioner.stats.retries == 0
+    sentences = [s.strip() for e in finals for s in re.split(r"(?<=다\.)", e.text) if s.strip()]
+    assert len(sentences) == len(set(sentences)), sentences
+    for before, after in itertools.pairwise(finals):
+        assert after.start - before.end < 1.0, (before.text, before.end, after.start)
 
 
 def test_korean_paragraph_streaming_close_to_offline(engine: object) -> None:

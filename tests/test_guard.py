@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.captioner.guard import Cleaned, Evidence, clean, compression_ratio, looped
+from workers.captioner.guard import (
+    Cleaned,
+    Evidence,
+    clean,
+    compression_ratio,
+    looped,
+    whole_repeat,
+)
 
 STRONG = Evidence(no_speech_prob=0.05, avg_logprob=-0.3, speech_seconds=1.5)
 SHORT = Evidence(no_speech_prob=0.05, avg_logprob=-0.3, speech_seconds=0.5)
@@ -312,3 +319,34 @@ def test_looped_tells_a_decode_that_went_round_in_circles() -> None:
     assert looped(sentence, Evidence(0.1, -0.3, 3.0, runaway=True))  # hit the token cap
     assert looped([*sentence, " 사회적기업", " 사회적기업", " 사회적기업"], fine)
     assert looped([" It", " was", " the", " best", " of", " times."], fine) is False
+
+
+def test_whole_repeat_finds_the_window_said_over() -> None:
+    # Whisper's own words, as the tokenizer splits them (punctuation apart), from
+    # ko-tune: the sentence, again, and a third copy cut off inside a syllable
+    said = [
+        " 각",
+        " 프로젝트는",
+        " 도맨",
+        " 및",
+        " 국가",
+        " 슬래시",
+        " 언어에만",
+        " 적용됩니다",
+        ".",
+    ]
+    assert whole_repeat([*said, *said, " 각", " 프�"]) == len(said)
+    assert whole_repeat([*said, *said, *said]) == len(said)
+    english = words("The first books were printed in black letter.")
+    assert whole_repeat(english + english) == len(english)
+
+
+def test_whole_repeat_leaves_speech_alone() -> None:
+    once = words("It was the best of times, it was the worst of times.")
+    assert whole_repeat(once) == 0
+    # a phrase said twice, then more: not the window said over (rule (b) judges it)
+    assert whole_repeat(words("at year end we counted at year end we counted 627,000")) == 0
+    # three words said twice is short enough to be speech
+    assert whole_repeat(words("thank you all thank you all")) == 0
+    # the copy must start at the first word
+    assert whole_repeat(words("So printing in black letter printing in black letter")) == 0

@@ -283,6 +283,27 @@ def looped(words: Sequence[str], evidence: Evidence) -> bool:
     )
 
 
+def whole_repeat(words: Sequence[str]) -> int:
+    """How many of ``words`` (a decode's, as Whisper gives them) are one phrase that
+    the rest only say again, or 0: a phrase of ``PHRASE_WORDS`` words or more from the
+    first word, then one whole copy of it or more, the last perhaps cut off (by the
+    token cap, or inside a character). That is Whisper finishing a window and saying
+    it over into the silence that pads it ("The first books were printed in black
+    letter. The first books were printed in black letter."): the first copy is what
+    was said. The engine keeps only it, before its words are aligned (``engine.py``).
+    """
+    at = [i for i, w in enumerate(words) if _norm(w).replace("\ufffd", "")]
+    keys = [_norm(words[i]).replace("\ufffd", "") for i in at]  # punctuation has none
+    for n in range(PHRASE_WORDS, len(keys) // 2 + 1):
+        unit, rest = keys[:n], keys[n:]
+        last = len(rest) - 1
+        if all(rest[i] == unit[i % n] for i in range(last)) and unit[last % n].startswith(
+            rest[last]
+        ):
+            return at[n]  # the first copy, with the punctuation that ends it
+    return 0
+
+
 def clean(words: Sequence[str], lang: str, evidence: Evidence) -> Cleaned:
     """Decide which of Whisper's `words` (each with its leading space, as Whisper gives
     them) to keep, by the rules in the module docstring; the reason is the first rule

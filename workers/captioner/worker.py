@@ -56,6 +56,7 @@ class CaptionerStats:
     finals: int = 0
     guard_drops: int = 0
     retries: int = 0  # finals decoded again because the first decode looped
+    unlooped: int = 0  # decodes that said their window again (the first copy kept)
     backlog_seconds: float = 0.0
     max_backlog_seconds: float = 0.0
     last_error: str = ""
@@ -219,13 +220,16 @@ class Captioner:
         decoded = self._decode_window(audio, request, lang, beam, hotwords)
         seconds = decoded.seconds
         words = [w.text for w in decoded.words]
+        self.stats.unlooped += decoded.unlooped
         if request.final and looped(words, decoded.evidence):
             # A glossary term pressed onto noisy speech that does not hold it can send
             # beam search round in circles ("사회적기업 사회적기업 …" until the token cap,
             # in the room): what is left after the guard is a lost sentence. Whisper's
             # transcribe loop decodes such a window again with its prompt reset; so
             # does this, without the glossary or the earlier finals, and keeps the
-            # second decode unless it loops too and is no likelier.
+            # second decode unless it loops too and is no likelier. (A decode that
+            # only said its window over has been cut to its first copy already:
+            # engine.py.)
             retry = self._decode_window(audio, request, lang, beam, "", reset=True)
             seconds += retry.seconds
             self.stats.retries += 1

@@ -371,6 +371,24 @@ def test_a_cut_part_is_final_at_its_pause_not_at_the_cap() -> None:
     assert trace.final_words == list(script)
 
 
+def test_a_part_is_cut_at_a_short_dip_once_speech_comes_back() -> None:
+    s = PolicySettings()
+    # read speech with a gap of 0.15 s every seven words: too short to start a final
+    # decode (final_after), long enough for the VAD to dip below its threshold; in an
+    # utterance's last third, the first such dip cuts it when the speech comes back
+    spec = [(VOCAB[i], 0.3, 0.15 if i % 7 == 0 and i else 0.0) for i in range(120)]
+    script = timed(spec)
+    trace = run(script, s, edge=EDGES["truncating"])
+    parts = [(now, d) for now, _, d in trace.drafts if d.final and not d.end_of_utterance]
+    assert len(parts) >= 3
+    gaps = [(a.end, b.start) for a, b in itertools.pairwise(script) if b.start > a.end]
+    for now, d in parts:  # with instant decodes: the next word's first frames, a batch on
+        after = next(b for a, b in gaps if a >= d.words[-1].end - EPS)
+        assert now - after <= 4 * FRAME + EPS, (now, d.text)
+        assert s.max_utterance * 2 / 3 - 1.0 <= d.end - d.start <= s.max_utterance
+    assert trace.final_words == list(script)
+
+
 def test_cut_point() -> None:
     f = FRAME
     frames = [(f * (k + 1), p) for k, p in enumerate([0.9, 0.4, 0.9, 0.3, 0.2, 0.3, 0.9])]

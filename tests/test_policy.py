@@ -356,35 +356,25 @@ def test_a_cut_takes_the_final_decode_started_in_its_pause() -> None:
     assert trace.final_words == list(script)
 
 
-def test_a_cut_part_is_final_at_its_pause_not_at_the_cap() -> None:
+@pytest.mark.parametrize("gap", [0.33, 0.15], ids=["pause", "dip"])
+def test_a_cut_part_is_final_at_its_pause_not_at_the_cap(gap: float) -> None:
     s = PolicySettings()
-    # the same reading: the first pause of final_after in an utterance's last third cuts
-    # it there and then, so the part's words do not wait for the cap
-    spec = [(VOCAB[i], 0.3, 0.33 if i % 7 == 0 and i else 0.0) for i in range(120)]
+    # the same reading, with a gap every seven words: a pause of final_after (0.33 s)
+    # in an utterance's last third cuts it there and then; so does a shorter gap
+    # (0.15 s) that dips the VAD below its threshold, when the speech comes back; so
+    # the part's words do not wait for the cap
+    spec = [(VOCAB[i], 0.3, gap if i % 7 == 0 and i else 0.0) for i in range(120)]
     script = timed(spec)
     trace = run(script, s, edge=EDGES["truncating"])
     parts = [(now, d) for now, _, d in trace.drafts if d.final and not d.end_of_utterance]
     assert len(parts) >= 3
-    for now, d in parts:  # with instant decodes: the pause's final_after, one batch later
-        assert now - d.words[-1].end <= s.final_after + 3 * FRAME + EPS, (now, d.text)
-        assert s.max_utterance * 2 / 3 - 1.0 <= d.end - d.start <= s.max_utterance
-    assert trace.final_words == list(script)
-
-
-def test_a_part_is_cut_at_a_short_dip_once_speech_comes_back() -> None:
-    s = PolicySettings()
-    # read speech with a gap of 0.15 s every seven words: too short to start a final
-    # decode (final_after), long enough for the VAD to dip below its threshold; in an
-    # utterance's last third, the first such dip cuts it when the speech comes back
-    spec = [(VOCAB[i], 0.3, 0.15 if i % 7 == 0 and i else 0.0) for i in range(120)]
-    script = timed(spec)
-    trace = run(script, s, edge=EDGES["truncating"])
-    parts = [(now, d) for now, _, d in trace.drafts if d.final and not d.end_of_utterance]
-    assert len(parts) >= 3
-    gaps = [(a.end, b.start) for a, b in itertools.pairwise(script) if b.start > a.end]
-    for now, d in parts:  # with instant decodes: the next word's first frames, a batch on
-        after = next(b for a, b in gaps if a >= d.words[-1].end - EPS)
-        assert now - after <= 4 * FRAME + EPS, (now, d.text)
+    starts = [b.start for a, b in itertools.pairwise(script) if b.start > a.end]
+    for now, d in parts:  # with instant decodes: one batch after the cut is known
+        if gap >= s.final_after:  # the pause's final_after
+            assert now - d.words[-1].end <= s.final_after + 3 * FRAME + EPS, (now, d.text)
+        else:  # the next word's first frames
+            back = next(t for t in starts if t >= d.words[-1].end - EPS)
+            assert now - back <= 4 * FRAME + EPS, (now, d.text)
         assert s.max_utterance * 2 / 3 - 1.0 <= d.end - d.start <= s.max_utterance
     assert trace.final_words == list(script)
 

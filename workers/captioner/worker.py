@@ -192,6 +192,10 @@ class Captioner:
         self._buffer.append(chunk)
         self.stats.audio_seconds += len(chunk) / SAMPLE_RATE
         self.policy.push_vad(self.vad(chunk))
+        # Finals the frames confirmed go out before any decode: a decode of the next
+        # utterance would move UtteranceLanguage on, and they would be stamped (and
+        # routed) in the last locked language, and miss from the next prompt.
+        self._publish(self.policy.take_drafts(), emit)
         while (request := self.policy.poll()) is not None:
             self._decode(request, emit)
         self._publish(self.policy.take_drafts(), emit)
@@ -199,9 +203,12 @@ class Captioner:
 
     def finish(self, emit: Emit) -> None:
         """The source ended: close the utterance still open."""
-        while (request := self.policy.flush()) is not None:
+        while True:
+            request = self.policy.flush()
+            self._publish(self.policy.take_drafts(), emit)  # before any decode: see feed
+            if request is None:
+                return
             self._decode(request, emit)
-        self._publish(self.policy.take_drafts(), emit)
 
     def _decode(self, request: DecodeRequest, emit: Emit) -> None:
         audio = self._buffer.window(request.start, request.end)

@@ -64,6 +64,7 @@ moves only their timing and the partials.
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections import deque
 from collections.abc import Sequence
@@ -222,7 +223,6 @@ class _Utterance:
     candidate: _Final | None = None  # the final decode started in a pause
     was_cut: bool = False  # a part of it is final already
     frames: deque[tuple[float, float]] = field(default_factory=deque)
-    dip: list[float] = field(default_factory=list)  # ends of the frames below the threshold
 
     @property
     def own_start(self) -> float:
@@ -277,12 +277,8 @@ class StreamingPolicy:
             if u is None:
                 continue
             u.frames.append((self.now, p))
-            if p < s.vad_threshold:
-                u.dip.append(self.now)
-            elif u.dip:
-                dip, u.dip = u.dip, []
-                if self._dip_cuts(u, dip):
-                    continue
+            if p >= s.vad_threshold and self._dip_cuts(u):
+                continue
             silence = self.now - self._last_speech_end
             end = self._last_speech_end + s.end_pad
             fresh = end > u.own_start + FRAME
@@ -328,14 +324,17 @@ class StreamingPolicy:
             u.part += 1
             while u.frames and u.frames[0][0] <= u.fresh_from:
                 u.frames.popleft()
-            u.dip = []
 
-    def _dip_cuts(self, u: _Utterance, dip: list[float]) -> bool:
-        """Speech came back after ``dip`` (the ends of frames below the VAD threshold):
-        if it was ``DIP_FRAMES`` long or more and its middle lies in the last
+    def _dip_cuts(self, u: _Utterance) -> bool:
+        """A speech frame came: if the frames just before it were below the VAD
+        threshold for ``DIP_FRAMES`` or more and their middle lies in the last
         ``CUT_LOOKBACK`` of ``max_utterance``, cut there now (see ``_cut``)."""
         s = self.settings
-        at = (dip[0] - FRAME + dip[-1]) / 2
+        before = itertools.islice(reversed(u.frames), 1, None)
+        dip = [end for end, _ in itertools.takewhile(lambda f: f[1] < s.vad_threshold, before)]
+        if not dip:
+            return False
+        at = (dip[-1] - FRAME + dip[0]) / 2
         if (
             u.candidate is not None
             or len(dip) < DIP_FRAMES

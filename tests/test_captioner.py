@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.scoring import error_rate, final_text
@@ -171,3 +172,39 @@ def test_korean_paragraph_streaming_close_to_offline(engine: object) -> None:
     )
     offline = error_rate(reference, " ".join(s.text for s in segments), "ko")[1]
     assert streaming <= offline + 0.03, (streaming, offline, final_text(events))
+
+
+def test_a_final_confirmed_with_the_next_utterance_keeps_its_own_language(engine: object) -> None:
+    """On an ``auto`` floor, one batch of audio can hold the end of an English
+    utterance's pause (its final decode done already) and the first words of a Korean
+    one. The English final goes out before the Korean one's first decode: decoded
+    first, that decode moved the language on, and the English final was stamped with
+    the last locked language (Korean, before it) and left out of the English prompt."""
+    from workers.captioner.audio import decode_file
+
+    korean = decode_file(data("ko_walk.wav"))
+    english = decode_file(data("jfk.flac"))[16000 * 15 // 2 :]  # "ask what you can do …"
+    step, half = 1600, 16000 * 5 // 2  # 0.1 s; 2.5 s
+    captioner = Captioner(
+        engine, "floor", "auto", CaptionerSettings(), WhisperSettings(), speed=0.0,
+        languages=("ko", "en"),
+    )  # fmt: skip
+    events: list[CaptionEvent] = []
+    for i in range(0, len(korean), step):
+        captioner.feed(korean[i : i + step], events.append)
+    for i in range(0, len(english), step):  # it ends in half a second of silence: the
+        captioner.feed(english[i : i + step], events.append)  # final decode runs in it
+    english_end = (len(korean) + len(english)) / 16000
+    assert not any(e.final and e.end > english_end - 2 for e in events)  # not over yet
+    together = np.concatenate([np.zeros(step * 3, np.float32), korean[:half]])
+    captioner.feed(together, events.append)  # the pause is over, the Korean begins
+    for i in range(half, len(korean), step):
+        captioner.feed(korean[i : i + step], events.append)
+    captioner.finish(events.append)
+    finals = [e for e in events if e.final]
+    said = [(e.lang, round(e.start, 1), e.text) for e in finals]
+    langs = [e.lang for e in finals]
+    assert langs[0] == "ko" and langs[-1] == "ko", said
+    assert set(langs[1:-1]) == {"en"}, said
+    prompt = engine.tokenizer("en").decode(captioner._contexts.get("en", []))  # type: ignore[attr-defined]
+    assert prompt.rstrip(" .").endswith("your country"), (prompt, said)

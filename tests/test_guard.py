@@ -341,6 +341,22 @@ def test_whole_repeat_finds_the_window_said_over() -> None:
     assert whole_repeat(english + english) == len(english)
 
 
+def test_whole_repeat_finds_a_copy_heard_a_little_differently() -> None:
+    # ko-tune in the room: the copy heard afresh, one word of six another way
+    said = words("프로젝트를 만들려면 마법사에서 제공하는 지침에 딸입니다.")
+    again = words("프로젝트를 만들으면 마법사에서 제공하는 지침에 딸입니다.")
+    assert whole_repeat(said + again) == len(said)
+    assert whole_repeat(said + again + words("프로젝트를 만들")) == len(said)
+    # a copy cut off is the phrase's start exactly: a word after the copies is speech
+    assert whole_repeat(said + again + words("그리고")) == 0
+    # two words of six, or one of five, is another sentence
+    assert (
+        whole_repeat(said + words("프로젝트를 만들으면 마법사에서 제공하는 지침을 따릅니다.")) == 0
+    )
+    five = words("we counted the votes twice")
+    assert whole_repeat(five + words("we counted the ballots twice")) == 0
+
+
 def test_whole_repeat_leaves_speech_alone() -> None:
     once = words("It was the best of times, it was the worst of times.")
     assert whole_repeat(once) == 0

@@ -56,6 +56,7 @@ NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
 MIN_LOOP_REPEATS = 3
 PHRASE_WORDS = 4  # a run this long said twice in a row is already a loop
+NEAR_COPY_WORDS = 6  # a window said over may differ in one word of this many
 MAX_PHRASE_NGRAM = 30
 WEAK_SPEECH_SECONDS = 0.8
 WEAK_NO_SPEECH_PROB = 0.3
@@ -283,6 +284,21 @@ def looped(words: Sequence[str], evidence: Evidence) -> bool:
     )
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by one character at most (changed, added or dropped)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return a[i + 1 :] == b[i + 1 :] or a[i:] == b[i + 1 :] or a[i + 1 :] == b[i:]
+
+
+def _near_copy(copy: Sequence[str], phrase: Sequence[str]) -> bool:
+    """``copy`` is ``phrase`` heard again: one word of ``NEAR_COPY_WORDS`` may differ,
+    by one character."""
+    differ = [(a, b) for a, b in zip(copy, phrase, strict=True) if a != b]
+    return len(differ) <= len(phrase) // NEAR_COPY_WORDS and all(_one_edit(a, b) for a, b in differ)
+
+
 def whole_repeat(words: Sequence[str]) -> int:
     """How many of ``words`` (a decode's, as Whisper gives them) are one phrase that
     the rest only say again, or 0: a phrase of ``PHRASE_WORDS`` words or more from the
@@ -291,15 +307,25 @@ def whole_repeat(words: Sequence[str]) -> int:
     it over into the silence that pads it ("The first books were printed in black
     letter. The first books were printed in black letter."): the first copy is what
     was said. The engine keeps only it, before its words are aligned (``engine.py``).
+
+    A copy may differ from the phrase in one word of every ``NEAR_COPY_WORDS``, by one
+    character (``_near_copy``): under noise the copy is heard afresh and a syllable
+    comes out another way ("프로젝트를 만들려면 마법사에서 제공하는 지침에 딸입니다.
+    프로젝트를 만들으면 마법사에서 …", ``ko-tune`` in the room). Not by more: a
+    speaker's parallel phrases differ in a whole word ("it was the best of times, it
+    was the worst of times").
     """
     at = [i for i, w in enumerate(words) if _norm(w).replace("\ufffd", "")]
     keys = [_norm(words[i]).replace("\ufffd", "") for i in at]  # punctuation has none
     for n in range(PHRASE_WORDS, len(keys) // 2 + 1):
         unit, rest = keys[:n], keys[n:]
-        last = len(rest) - 1
-        if all(rest[i] == unit[i % n] for i in range(last)) and unit[last % n].startswith(
-            rest[last]
-        ):
+        whole = len(rest) - len(rest) % n
+        copies = [rest[k : k + n] for k in range(0, whole, n)]
+        tail = rest[whole:]  # a copy cut off: exactly the phrase's start, its last word cut
+        cut_off = not tail or (
+            tail[:-1] == unit[: len(tail) - 1] and unit[len(tail) - 1].startswith(tail[-1])
+        )
+        if cut_off and all(_near_copy(c, unit) for c in copies):
             return at[n]  # the first copy, with the punctuation that ends it
     return 0
 

@@ -208,3 +208,20 @@ def test_a_final_confirmed_with_the_next_utterance_keeps_its_own_language(engine
     assert set(langs[1:-1]) == {"en"}, said
     prompt = engine.tokenizer("en").decode(captioner._contexts.get("en", []))  # type: ignore[attr-defined]
     assert prompt.rstrip(" .").endswith("your country"), (prompt, said)
+
+
+def test_the_glossary_in_the_prompt_is_whole_terms_beside_the_earlier_finals(
+    engine: object,
+) -> None:
+    """The shipped Korean list is 170 tokens, more than Whisper's prompt holds: as many
+    whole terms as fit beside the earlier finals, from the first, never half a term."""
+    glossary = load_glossary(REPO / "config" / "glossary.csv")
+    terms = glossary.hotwords("ko", CaptionerSettings().hotword_chars)
+    tok = engine.tokenizer("ko")  # type: ignore[attr-defined]
+    room = 110 - 48
+    tokens = engine._hotword_tokens(tok, terms, room)  # type: ignore[attr-defined]
+    assert 0 < len(tokens) <= room
+    given = tok.decode(tokens).strip()
+    assert terms.startswith(given) and terms[len(given)] == ",", given
+    assert engine._hotword_tokens(tok, terms, 1000) == tok.encode(" " + terms)  # type: ignore[attr-defined]
+    assert engine._hotword_tokens(tok, terms, 1) == []  # type: ignore[attr-defined]

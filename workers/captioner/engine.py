@@ -93,6 +93,7 @@ class WhisperEngine:
         )
         self.encoder_window = encoder_window
         self._tokenizers: dict[str, Any] = {}
+        self._hotword_cache: dict[tuple[str, str, int], list[int]] = {}
         self._silence = self.model.feature_extractor(
             np.zeros(SAMPLE_RATE * 30, dtype=np.float32), padding=0
         )
@@ -112,6 +113,30 @@ class WhisperEngine:
                 language=lang if self.multilingual else "en",
             )
         return self._tokenizers[lang]
+
+    def _hotword_tokens(self, tok: Any, hotwords: str, room: int) -> list[int]:
+        """The glossary's terms (``"A, B, C"``) as prompt tokens: as many whole terms, in
+        order, as fit in ``room`` tokens beside the earlier finals.
+
+        Cut to the room by tokens instead, the shipped Korean list (200 characters, 170
+        tokens) kept only the end of its first 110 tokens, from the middle of a term
+        ("적경제, 연대경제, …"). Measured on the tuning sets at speed 0 (one run, this
+        machine, ninth session): ``ko-tune`` CER 9.32 → 8.05 % clean and 23.31 → 22.46 %
+        in the room (no glossary at all: 7.63 / 22.88 %); the English list fits either
+        way. (``en-tune`` without the glossary: WER 8.37 → 8.24 % clean, 14.83 → 15.72 %
+        in the room, so it stays.)
+        """
+        key = (tok.language_code, hotwords, room)
+        if key not in self._hotword_cache:
+            terms = [t.strip() for t in hotwords.split(",") if t.strip()]
+            tokens: list[int] = []
+            for k in range(1, len(terms) + 1):
+                longer = list(tok.encode(" " + ", ".join(terms[:k])))
+                if len(longer) > room:
+                    break
+                tokens = longer
+            self._hotword_cache[key] = tokens
+        return self._hotword_cache[key]
 
     def encode_text(self, text: str, lang: str = "en") -> list[int]:
         # Whisper's BPE does not depend on the language: any tokenizer encodes alike.
@@ -173,7 +198,7 @@ class WhisperEngine:
         prompt: list[int] = []
         head: list[int] = []
         if hotwords:
-            head += tok.encode(" " + hotwords.strip())[:MAX_PROMPT]
+            head += self._hotword_tokens(tok, hotwords, MAX_PROMPT - len(context or ()))
         if context:
             head += context
         if head:

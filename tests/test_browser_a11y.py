@@ -184,12 +184,16 @@ def audit_the_console(scene: Scene, page: Page, lang: str) -> None:
     page.wait_for_selector("#mic")  # booth-en's source is the console's microphone
     # The floor (channel ko carries it) says numbers and a glossary term, and booth-en
     # says them two seconds later: the prompter shows them and the ear-voice span is
-    # measured. A partial of the floor follows.
+    # measured. A partial of the floor follows, once the console is watching the floor
+    # (finals published before that come from the history; partials are not kept).
     now = time.time()
     scene.publish(
         caption("ko", "The ILO counted 1500 cooperatives in 2023.", source="floor", at=now - 2),
         caption("en", "ILO는 2023년에 1500개의 협동조합을 셌습니다.", source="booth-en", at=now),
-        caption("ko", "and the social and solidarity economy", final=False, source="floor"),
+    )
+    page.locator("#floorlines p").first.wait_for()
+    scene.publish(
+        caption("ko", "and the social and solidarity economy", final=False, source="floor")
     )
     expect(page.locator("#floorpartial")).not_to_be_empty()
     page.locator("#ownlines p").first.wait_for()

@@ -400,13 +400,19 @@ class StreamingPolicy:
 
     @property
     def keep_from(self) -> float:
-        """Audio before this time is no longer needed by any future decode."""
-        if self._finals:
-            return self._finals[0].start
-        if self._utterance is not None:
-            return self._utterance.start
+        """Audio before this time is no longer needed by any future decode.
+
+        The next utterance's window may reach ``lead_in`` back from the last final's
+        end, even while a part after a cut (which starts at that end) is still open:
+        it can close with nothing said, and the next utterance reach back.
+        """
         s = self.settings
-        return max(self._floor - s.lead_in, self.now - s.speech_pad - s.min_speech - FRAME)
+        lead = self._floor - s.lead_in
+        if self._finals:
+            return min(self._finals[0].start, lead)
+        if self._utterance is not None:
+            return min(self._utterance.start, lead)
+        return max(lead, self.now - s.speech_pad - s.min_speech - FRAME)
 
     @property
     def in_utterance(self) -> bool:

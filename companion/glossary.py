@@ -80,13 +80,18 @@ class Glossary:
     def hotwords(self, lang: str, max_chars: int = 400) -> str:
         """The terms of `lang` joined with ", ", as many as fit in `max_chars` characters
         in file order (the list stops at the first term that does not fit)."""
-        out = ""
+        return ", ".join(self.hotword_terms(lang, max_chars))
+
+    def hotword_terms(self, lang: str, max_chars: int = 400) -> tuple[str, ...]:
+        """The terms of ``hotwords``, one by one."""
+        terms: list[str] = []
+        length = -2  # no ", " before the first
         for term in self.terms_for(lang):
-            candidate = f"{out}, {term}" if out else term
-            if len(candidate) > max_chars:
+            length += 2 + len(term)
+            if length > max_chars:
                 break
-            out = candidate
-        return out
+            terms.append(term)
+        return tuple(terms)
 
     def canonicalize(self, text: str, lang: str) -> str:
         """`text` with each term of `lang` found in it, whatever its case, spelled as the

@@ -93,7 +93,7 @@ class WhisperEngine:
         )
         self.encoder_window = encoder_window
         self._tokenizers: dict[str, Any] = {}
-        self._hotword_cache: dict[tuple[str, str, int], list[int]] = {}
+        self._hotword_cache: dict[tuple[tuple[str, ...], int], list[int]] = {}
         self._silence = self.model.feature_extractor(
             np.zeros(SAMPLE_RATE * 30, dtype=np.float32), padding=0
         )
@@ -114,9 +114,9 @@ class WhisperEngine:
             )
         return self._tokenizers[lang]
 
-    def _hotword_tokens(self, tok: Any, hotwords: str, room: int) -> list[int]:
-        """The glossary's terms (``"A, B, C"``) as prompt tokens: as many whole terms, in
-        order, as fit in ``room`` tokens beside the earlier finals.
+    def _hotword_tokens(self, tok: Any, terms: tuple[str, ...], room: int) -> list[int]:
+        """The glossary's ``terms`` as prompt tokens (``" A, B, C"``): as many whole
+        terms, in order, as fit in ``room`` tokens beside the earlier finals.
 
         Cut to the room by tokens instead, the shipped Korean list (200 characters, 170
         tokens) kept only the end of its first 110 tokens, from the middle of a term
@@ -126,9 +126,8 @@ class WhisperEngine:
         way. (``en-tune`` without the glossary: WER 8.37 → 8.24 % clean, 14.83 → 15.72 %
         in the room, so it stays.)
         """
-        key = (tok.language_code, hotwords, room)
+        key = (terms, room)  # Whisper's BPE does not depend on the language
         if key not in self._hotword_cache:
-            terms = [t.strip() for t in hotwords.split(",") if t.strip()]
             tokens: list[int] = []
             for k in range(1, len(terms) + 1):
                 longer = list(tok.encode(" " + ", ".join(terms[:k])))
@@ -167,7 +166,7 @@ class WhisperEngine:
         offset: float,
         lang: str,
         context: list[int] | None = None,
-        hotwords: str = "",
+        hotwords: tuple[str, ...] = (),
         beam_size: int = 1,
         word_times: bool = True,
         languages: tuple[str, ...] = (),

@@ -52,6 +52,8 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
+
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
 MIN_LOOP_REPEATS = 3
@@ -284,19 +286,13 @@ def looped(words: Sequence[str], evidence: Evidence) -> bool:
     )
 
 
-def _one_edit(a: str, b: str) -> bool:
-    """``a`` and ``b`` differ by one character at most (changed, added or dropped)."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return a[i + 1 :] == b[i + 1 :] or a[i:] == b[i + 1 :] or a[i + 1 :] == b[i:]
-
-
 def _near_copy(copy: Sequence[str], phrase: Sequence[str]) -> bool:
     """``copy`` is ``phrase`` heard again: one word of ``NEAR_COPY_WORDS`` may differ,
     by one character."""
     differ = [(a, b) for a, b in zip(copy, phrase, strict=True) if a != b]
-    return len(differ) <= len(phrase) // NEAR_COPY_WORDS and all(_one_edit(a, b) for a, b in differ)
+    return len(differ) <= len(phrase) // NEAR_COPY_WORDS and all(
+        Levenshtein.distance(a, b, score_cutoff=1) <= 1 for a, b in differ
+    )
 
 
 def whole_repeat(words: Sequence[str]) -> int:

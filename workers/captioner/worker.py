@@ -167,7 +167,7 @@ class Captioner:
         self.settings = settings
         self.whisper = whisper
         self.glossary = glossary or Glossary(())
-        self.hotwords = self.glossary.hotwords(lang, settings.hotword_chars)
+        self.hotwords = self.glossary.hotword_terms(lang, settings.hotword_chars)
         self.speed = speed
         self.policy = StreamingPolicy(policy_settings(settings), lang)
         self.vad = StreamingVad()
@@ -223,7 +223,7 @@ class Captioner:
         # The glossary helps a whole utterance (measured on the tuning set: without it
         # the room's WER was 1.8 points worse) but leaks into the short windows of
         # partials ("SSE, SNU" over a breath): finals only.
-        hotwords = self.hotwords if request.final else ""
+        hotwords = self.hotwords if request.final else ()
         decoded = self._decode_window(audio, request, lang, beam, hotwords)
         seconds = decoded.seconds
         words = [w.text for w in decoded.words]
@@ -237,7 +237,7 @@ class Captioner:
             # second decode unless it loops too and is no likelier. (A decode that
             # only said its window over has been cut to its first copy already:
             # engine.py.)
-            retry = self._decode_window(audio, request, lang, beam, "", reset=True)
+            retry = self._decode_window(audio, request, lang, beam, (), reset=True)
             seconds += retry.seconds
             self.stats.retries += 1
             again = looped([w.text for w in retry.words], retry.evidence)
@@ -258,7 +258,7 @@ class Captioner:
         request: DecodeRequest,
         lang: str,
         beam: int,
-        hotwords: str,
+        hotwords: tuple[str, ...],
         reset: bool = False,
     ) -> Decoded:
         """One decode of ``audio``; ``reset``: without the earlier finals as the prompt."""

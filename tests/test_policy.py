@@ -379,6 +379,25 @@ def test_a_cut_part_is_final_at_its_pause_not_at_the_cap(gap: float) -> None:
     assert trace.final_words == list(script)
 
 
+def test_a_part_cut_at_the_cap_waits_no_longer_than_the_reach() -> None:
+    s = PolicySettings()
+    # 20 s read without a pause or a dip that cuts (three frames): words back to back,
+    # with one gap of two frames 3.5 s before the cap. Cut there, its words would wait
+    # 3.5 s; the cut at the cap is looked for in its last 1.5 s only (CAP_REACH).
+    at = 0.5
+    spec = [(VOCAB[i], 0.3, 0.0) for i in range(70)]
+    script = list(timed(spec, at))
+    k = next(i for i, w in enumerate(script) if w.start >= at + s.max_utterance - 4.5)
+    script[k:] = [Word(w.text, w.start + 0.064, w.end + 0.064) for w in script[k:]]
+    trace = run(script, s)
+    asked = {id(r): now for now, r, _ in trace.requests}
+    kept = trace.kept_requests
+    cut = kept[0]
+    assert (cut.utterance, cut.part) == (kept[1].utterance, kept[1].part - 1)
+    assert asked[id(cut)] - cut.end <= 1.5 + FRAME + EPS, (asked[id(cut)], cut.end)
+    assert trace.final_words == script
+
+
 def test_cut_point() -> None:
     f = FRAME
     frames = [(f * (k + 1), p) for k, p in enumerate([0.9, 0.4, 0.9, 0.3, 0.2, 0.3, 0.9])]

@@ -75,6 +75,7 @@ from workers.captioner.guard import Evidence, clean
 
 FRAME = 512 / 16000  # one Silero VAD frame, seconds
 CUT_LOOKBACK = 1 / 3  # the share of max_utterance, back from the cap, a cut is looked for in
+CAP_REACH = 1.5  # seconds back from the cap a cut there may fall (see _cut)
 DIP_FRAMES = 3  # in that share, a dip below the VAD threshold this long, speech after it, cuts
 
 
@@ -391,9 +392,25 @@ class StreamingPolicy:
         below the VAD threshold, cut at their middle as soon as the speech comes back
         (``_dip_cuts``). On ``en-tune`` at speed 0 (one run each): 3 frames took the cap
         cuts to none, WER 8.24 → 7.98 % clean and 14.58 → 15.08 % in the room; 5
-        frames, 8.37 % and 15.21 %."""
+        frames, 8.37 % and 15.21 %.
+
+        What still reaches the cap is cut no further back than ``CAP_REACH`` from it:
+        its words wait that long at most, and a long window's beam decode on top (about
+        1.3 s for 12 s of Korean on 2 cores). Looked for over the whole last third, the
+        cut fell at a two-frame dip 2.9 s before the cap on ``ko-test`` (its last
+        sentence: 12 s read without a pause), and those words came 3.9 s after they
+        were said. The tuning sets have no cut at the cap (``max_utterance`` 12), so
+        the reach was chosen on them with ``max_utterance`` 8, which cuts 14 times at
+        the cap (speed 0, one run each, tenth session; WER / CER clean / room): the
+        last third, ``en-tune`` 9.00 / 18.00 %, ``ko-tune`` 18.22 / 41.10 %; 1.5 s,
+        9.13 / 18.38 % and 18.22 / 28.81 %; 1.0 s, 9.63 / 20.91 % and 10.59 / 34.32 %
+        (the Korean figures swing on single cuts). The waits at the cap fell from up
+        to 2.5 s to up to 1.4 s with 1.5 s. Tried in the same session and not kept: a
+        two-frame dip cutting at once (``ko-tune`` at 12 s: 8.90 → 13.56 % clean, a
+        cut mid-phrase lost "다음 새 프로젝트를").
+        """
         s = self.settings
-        lo = max(u.fresh_from + FRAME, self.now - s.max_utterance * CUT_LOOKBACK)
+        lo = max(u.fresh_from + FRAME, self.now - min(s.max_utterance * CUT_LOOKBACK, CAP_REACH))
         hi = self.now - 0.3
         if u.candidate is None:
             frames = [f for f in u.frames if lo <= f[0] <= hi] or list(u.frames)

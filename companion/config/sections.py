@@ -107,7 +107,7 @@ class CaptionerSettings(_Strict):
         le=28,
         description="Longest audio window decoded at once, seconds; in the last third of it "
         "an utterance is cut at its first pause of final_after or dip of the speech "
-        "probability, or at the cap at its longest pause.",
+        "probability, or at the cap at its longest pause in the last 1.5 s.",
     )
     min_speech: float = Field(
         0.25, ge=0, le=5, description="Speech shorter than this is ignored, seconds."

@@ -39,7 +39,8 @@ moves only their timing and the partials.
   own, and its words wait for no cap), and so does a shorter dip of the speech
   probability (``DIP_FRAMES``) once the speech comes back. One that reaches
   ``max_utterance`` without either is cut there, at its longest pause in the last
-  third (VAD frames below the threshold), else at its least speech-like frame.
+  ``CAP_REACH`` seconds (VAD frames below the threshold), else at its least
+  speech-like frame.
   The part before the cut gets its final (``end_of_utterance`` false); the rest goes
   on as the same utterance. The window decoded is never longer than
   ``max_utterance``, so the cost of a decode is bounded.

@@ -382,8 +382,9 @@ def test_a_cut_part_is_final_at_its_pause_not_at_the_cap(gap: float) -> None:
 def test_a_part_cut_at_the_cap_waits_no_longer_than_the_reach() -> None:
     s = PolicySettings()
     # 20 s read without a pause or a dip that cuts (three frames): words back to back,
-    # with one gap of two frames 3.5 s before the cap. Cut there, its words would wait
-    # 3.5 s; the cut at the cap is looked for in its last 1.5 s only (CAP_REACH).
+    # with one gap of two frames 3.7 s before the cap (12 s: the window starts at 0).
+    # Cut there, its words would wait 3.7 s; the cut at the cap is looked for in its
+    # last 1.5 s only (CAP_REACH).
     at = 0.5
     spec = [(VOCAB[i], 0.3, 0.0) for i in range(70)]
     script = list(timed(spec, at))

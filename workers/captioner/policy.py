@@ -396,8 +396,8 @@ class StreamingPolicy:
         frames, 8.37 % and 15.21 %.
 
         What still reaches the cap is cut no further back than ``CAP_REACH`` from it:
-        its words wait that long at most, and a long window's beam decode on top (about
-        1.3 s for 12 s of Korean on 2 cores). Looked for over the whole last third, the
+        its words wait that long at most, and a long window's beam decode on top (1.3 to
+        1.5 s for 11 to 12 s of Korean on 2 cores). Looked for over the whole last third, the
         cut fell at a two-frame dip 2.9 s before the cap on ``ko-test`` (its last
         sentence: 12 s read without a pause), and those words came 3.9 s after they
         were said. The tuning sets have no cut at the cap (``max_utterance`` 12), so

@@ -29,7 +29,8 @@ are decided on the stored desk, never on a replica's copy. Only the replica whos
 transaction stored a change journals it, so each event is in the journal and the log
 once; a transaction's documents are announced together, so every replica's viewers
 and consoles see the same changes in the same order. Within a replica a lock keeps its
-own consoles' actions in turn.
+own consoles' actions in turn, and keeps the follower from taking a change while a
+transaction waits for its read (see ``follow``).
 
 Each replica keeps a copy for its consoles and the ear-voice span (``booths``,
 ``carriages``, ``floor``, ``log``), taken from what its transactions read and stored
@@ -289,15 +290,25 @@ class BoothDesk:
         async for key, value in self.bus.state_changes():
             if key not in keys:
                 continue
-            version = value.get("version")
-            if not isinstance(version, int):
-                version = None  # a plain ``set_state``: the floor captioner's
-            elif version < self._followed.get(key, 0):
-                self._forget(key)  # Redis came back without its data
-            if version is not None:
-                self._followed[key] = version
-            if self._take(key, value, version) and key == "floor" and version is None:
+            # Never while a transaction waits for its read: a change taken meanwhile
+            # would make that read older than the copy, which ``_take_entries`` takes
+            # for Redis having lost its data (and the log took its events again).
+            async with self._lock:
+                taken = self._follow_one(key, value)
+            plain = not isinstance(value.get("version"), int)  # the floor captioner's
+            if taken and key == "floor" and plain:
                 await self._settle(no_change)  # the channels follow the detected floor
+
+    def _follow_one(self, key: str, value: dict[str, Any]) -> bool:
+        """Take one change the follower brought; True if taken."""
+        version = value.get("version")
+        if not isinstance(version, int):
+            version = None  # a plain ``set_state``: the floor captioner's
+        elif version < self._followed.get(key, 0):
+            self._forget(key)  # Redis came back without its data
+        if version is not None:
+            self._followed[key] = version
+        return self._take(key, value, version)
 
     def _take(self, key: str, doc: dict[str, Any], version: int | None) -> bool:
         """Take one document into this replica's copy unless it holds a newer one

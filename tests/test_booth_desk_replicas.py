@@ -18,6 +18,7 @@ import contextlib
 import json
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from companion.booths import REQUEST_SECONDS, Booth, BoothEvent, Carriage, apply, expire, route
+from companion.bus.base import StateEntry
 from companion.bus.redis import RedisBus
 from companion.config import parse_config
 from companion.errors import Refused
@@ -304,5 +306,41 @@ async def test_the_desk_goes_on_when_redis_comes_back_empty(
                 ("take_over", "lee"),
                 ("take_over", "kim"),
             ]
+    finally:
+        await stop(buses, followers)
+
+
+async def test_a_read_crossed_by_a_followed_change_logs_nothing_twice(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b's transaction reads the desk; before the answer is back, a stores a change that
+    b's follower could bring. A read older than b's copy is then no sign that Redis lost
+    its data, and b's log must not take its events again (two full runs of
+    ``test_booth_desk_serve`` in ten showed one replica's log with ``go_live`` twice)."""
+    buses, desks, followers = await two_desks(redis_server.url, tmp_path)
+    a, b = desks
+    try:
+        await a.act("kim", "go_live")
+        await until(lambda: len(b.log) == 1, "b to log kim going live")
+        read = buses[1].get_state_entries
+        crossed = False
+
+        async def read_crossed(keys: Sequence[str]) -> dict[str, StateEntry]:
+            nonlocal crossed
+            entries = await read(keys)
+            if not crossed:
+                crossed = True
+                await a.act("kim", "request_handover")
+                with contextlib.suppress(AssertionError):  # b's follower, if it may take it
+                    await until(lambda: len(b.log) == 2, "b's follower to log the request", 1.0)
+            return entries
+
+        monkeypatch.setattr(buses[1], "get_state_entries", read_crossed)
+        await b.act("park", "go_live")
+        assert crossed
+        await until(lambda: len(a.log) == 3, "a to log park going live")
+        expected = [("go_live", "kim"), ("request_handover", "kim"), ("go_live", "park")]
+        for desk in desks:
+            assert [(e.action, e.by) for e in desk.log] == expected
     finally:
         await stop(buses, followers)

@@ -242,6 +242,7 @@ class RestartRun:
     ready_at_end: int = 0
     log: str = ""
     stream: list[Message] = field(default_factory=list)  # the new Redis stream, at the end
+    resumed_after: float = -1.0  # seconds from the restart to the viewer's next caption
 
     def captions(self, phase: str) -> list[Message]:
         return [m for p, m in self.seen if p == phase]
@@ -254,7 +255,8 @@ def restart_run(
     """``companion serve`` (with its captioner) and a viewer; Redis killed after a final.
 
     Redis is down ~3 s (``/readyz`` and the bus figures polled meanwhile), then a new,
-    empty redis-server starts on the same port; the viewer reads until captions stop.
+    empty redis-server starts on the same port; the viewer reads until the captioner has
+    finished the recording and the viewer holds the new stream's last caption.
     """
     import redis
 
@@ -266,14 +268,15 @@ def restart_run(
     try:
         with launcher(directory, outage_server, model_cache) as start:
             base, service = serve(start, "serve", event_config)
-            asyncio.run(_restart_scenario(base, service, outage_server, run))
+            stream = f"{event_id}:captions:en"
+            asyncio.run(_restart_scenario(base, service, outage_server, stream, run))
             run.running_at_end = service.running
             run.ready_at_end = http_status(base + "/readyz")
             metrics = bus_metrics(base)
             with urllib.request.urlopen(base + "/api/state", timeout=5) as response:
                 state = json.loads(response.read())
             with redis.Redis.from_url(outage_server.url, decode_responses=True) as client:
-                entries = client.xrange(f"{event_id}:captions:en")
+                entries = client.xrange(stream)
             run.stream = [
                 {**json.loads(f["data"]), "seq": int(i.split("-")[0])} for i, f in entries
             ]
@@ -284,6 +287,7 @@ def restart_run(
     for row in run.outage:
         print("  ", row)
     print(f"/readyz 200 again {run.ready_again_after:.1f} s after the restart")
+    print(f"the viewer's next caption {run.resumed_after:.1f} s after the restart")
     print("bus figures at the end:", metrics)
     print("captioner state:", state["state"].get("captioner:en"))
     for phase in ("before", "down", "after"):
@@ -294,22 +298,25 @@ def restart_run(
 
 
 async def _restart_scenario(
-    base: str, service: Process, outage_server: RedisServer, run: RestartRun
+    base: str, service: Process, outage_server: RedisServer, stream: str, run: RestartRun
 ) -> None:
     phase = ["before"]
     subscribed, first_final, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    up_at = 0.0
 
     def on_caption(message: Message) -> None:
         run.seen.append((phase[0], message))
         if message["final"]:
             first_final.set()
+        if phase[0] == "after" and run.resumed_after < 0:
+            run.resumed_after = round(loop.time() - up_at, 2)
 
     viewer = asyncio.create_task(collect(ws_url(base), subscribed, on_caption, done))
     async with asyncio.timeout(FIRST_CAPTION_TIMEOUT):
         await first_final.wait()
     await asyncio.to_thread(outage_server.stop)
     phase[0] = "down"
-    loop = asyncio.get_running_loop()
     down_at = loop.time()
     while loop.time() - down_at < 3.0:
         status = await asyncio.to_thread(http_status, base + "/readyz")
@@ -326,8 +333,34 @@ async def _restart_scenario(
         await asyncio.sleep(0.1)
     else:
         run.ready_again_after = round(loop.time() - up_at, 2)
+    # The viewer reads until the captioner has finished the recording (the new stream
+    # stops growing) and it holds the stream's last caption, or a while has passed.
+    tip = await _settled_tip(outage_server.url, stream)
+    deadline = loop.time() + 20.0
+    while loop.time() < deadline and max((int(m["seq"]) for _, m in run.seen), default=0) < tip:
+        await asyncio.sleep(0.05)
     done.set()
     await viewer
+
+
+async def _settled_tip(url: str, stream: str) -> int:
+    """The seq of the stream's last entry once it has not changed for ``QUIET`` seconds."""
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        tip, since = -1, loop.time()
+        deadline = since + 60.0
+        while loop.time() - since < QUIET and loop.time() < deadline:
+            last = await client.xrevrange(stream, count=1)
+            seq = int(last[0][0].split("-")[0]) if last else 0
+            if seq != tip:
+                tip, since = seq, loop.time()
+            await asyncio.sleep(0.2)
+        return tip
+    finally:
+        await client.aclose()
 
 
 def test_a_redis_restart_during_a_replay_is_survived(restart_run: RestartRun) -> None:

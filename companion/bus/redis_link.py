@@ -26,7 +26,11 @@ OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 BACKOFF_MIN = 0.1
-BACKOFF_MAX = 5.0
+# At most a second between tries (jittered to 0.5-1 s): live captions resume within
+# about a second of Redis coming back (at 5 s a follower could sleep through five
+# seconds of captions). A few loops per process knocking once a second cost Redis
+# nothing worth saving.
+BACKOFF_MAX = 1.0
 FOLLOW_BLOCK_MS = 1000
 
 # KEYS: stream, seq counter, epoch. ARGV: event JSON, max_len, a fresh epoch token.

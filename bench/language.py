@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.captions import OFFLINE_DRAWS
 from bench.room import Room, conditions, heard
 from bench.scoring import error_rate
 from companion.captions import CaptionEvent
@@ -119,27 +120,39 @@ def run_language_bench(
 
 
 def offline_languages(
-    engine: Any, audio: np.ndarray, segments: Sequence[Segment]
+    engine: Any,
+    audio: np.ndarray,
+    segments: Sequence[Segment],
+    draws: int = OFFLINE_DRAWS,
 ) -> dict[str, Any]:
     """The same model on the whole file, told each language in turn (and detecting it
-    once for the file): each language's error on its own parts."""
+    once for the file): each language's error on its own parts, the median of
+    ``draws`` draws with their spread (``bench.captions.offline`` says why)."""
     out: dict[str, Any] = {}
     langs = sorted({seg["lang"] for seg in segments})
     for told in [*langs, None]:
-        found, _ = engine.model.transcribe(
-            audio, language=told, beam_size=5, vad_filter=True, condition_on_previous_text=True
-        )
-        filed: dict[int, list[str]] = defaultdict(list)
-        for seg in found:
-            filed[segment_of((seg.start + seg.end) / 2, segments)].append(seg.text)
-        scores = {}
-        for lang in langs if told is None else [told]:
-            indices = [i for i, s in enumerate(segments) if s["lang"] == lang]
-            reference = " ".join(segments[i]["text"] for i in indices)
-            hypothesis = " ".join(t for i in indices for t in filed.get(i, ()))
-            metric, value = error_rate(reference, hypothesis, lang)
-            scores[lang] = {metric: round(value * 100, 2)}
-        out["detected_once" if told is None else f"told_{told}"] = scores
+        made: dict[str, list[float]] = defaultdict(list)
+        metrics: dict[str, str] = {}
+        for _ in range(max(1, draws)):
+            found, _ = engine.model.transcribe(
+                audio, language=told, beam_size=5, vad_filter=True, condition_on_previous_text=True
+            )
+            filed: dict[int, list[str]] = defaultdict(list)
+            for seg in found:
+                filed[segment_of((seg.start + seg.end) / 2, segments)].append(seg.text)
+            for lang in langs if told is None else [told]:
+                indices = [i for i, s in enumerate(segments) if s["lang"] == lang]
+                reference = " ".join(segments[i]["text"] for i in indices)
+                hypothesis = " ".join(t for i in indices for t in filed.get(i, ()))
+                metrics[lang], value = error_rate(reference, hypothesis, lang)
+                made[lang].append(round(value * 100, 2))
+        out["detected_once" if told is None else f"told_{told}"] = {
+            lang: {
+                metrics[lang]: round(statistics.median(values), 2),
+                f"{metrics[lang]}_spread": round(max(values) - min(values), 2),
+            }
+            for lang, values in made.items()
+        }
     return out
 
 

@@ -139,6 +139,9 @@ def channels_suite(
                 progress(f"{condition} offline {track.name} …")
                 text = " ".join(str(s["text"]) for s in track.reference["segments"])
                 off = offline(engine, audio, track.lang, text)
+                if events_dir is not None:  # beside the runs' events, to read them against
+                    name = f"{condition}-{track.name}-offline.txt"
+                    (events_dir / name).write_text(off["text"] + "\n", encoding="utf-8")
                 entry["offline"] = {k: v for k, v in off.items() if k != "text"}
                 entry["points_lost"] = points_lost(summary, off)
             entry["runs_alike"] = _stable(reports)

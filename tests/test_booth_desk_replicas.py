@@ -315,8 +315,9 @@ async def test_a_read_crossed_by_a_followed_change_logs_nothing_twice(
 ) -> None:
     """b's transaction reads the desk; before the answer is back, a stores a change that
     b's follower could bring. A read older than b's copy is then no sign that Redis lost
-    its data, and b's log must not take its events again (two full runs of
-    ``test_booth_desk_serve`` in ten showed one replica's log with ``go_live`` twice)."""
+    its data, and b's log must not take its events again (one of three full runs of
+    ``test_booth_desk_serve`` showed one replica's log with ``go_live`` twice; this
+    test fails without the lock in ``BoothDesk.follow``: b logs five events)."""
     buses, desks, followers = await two_desks(redis_server.url, tmp_path)
     a, b = desks
     try:

@@ -191,14 +191,18 @@ SUMMARISED = (
 )
 
 
+def median_and_spread(values: Sequence[float], digits: int) -> tuple[float, float]:
+    """The median of ``values`` and their spread (max - min), rounded."""
+    return round(statistics.median(values), digits), round(max(values) - min(values), digits)
+
+
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Median and spread (max - min) of each figure over the runs."""
     out: dict[str, Any] = {"runs": len(runs)}
     for key in SUMMARISED:
         values = [r[key] for r in runs if r.get(key) is not None]
         if values:
-            out[key] = round(statistics.median(values), 3)
-            out[f"{key}_spread"] = round(max(values) - min(values), 3)
+            out[key], out[f"{key}_spread"] = median_and_spread(values, 3)
     return out
 
 
@@ -228,9 +232,10 @@ def offline(
         made.append((round(value * 100, 2), time.perf_counter() - began, text))
     values = [m[0] for m in made]
     middle = sorted(made)[(len(made) - 1) // 2]  # the lower median: a draw that was made
+    median, spread = median_and_spread(values, 2)
     return {
-        metric: round(statistics.median(values), 2),
-        f"{metric}_spread": round(max(values) - min(values), 2),
+        metric: median,
+        f"{metric}_spread": spread,
         "draws": values,
         "seconds": round(statistics.median(m[1] for m in made), 2),
         "text": middle[2],

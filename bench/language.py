@@ -23,14 +23,13 @@ with the language detected for the whole file.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from bench.captions import OFFLINE_DRAWS
+from bench.captions import OFFLINE_DRAWS, median_and_spread
 from bench.room import Room, conditions, heard
 from bench.scoring import error_rate
 from companion.captions import CaptionEvent
@@ -146,13 +145,11 @@ def offline_languages(
                 hypothesis = " ".join(t for i in indices for t in filed.get(i, ()))
                 metrics[lang], value = error_rate(reference, hypothesis, lang)
                 made[lang].append(round(value * 100, 2))
-        out["detected_once" if told is None else f"told_{told}"] = {
-            lang: {
-                metrics[lang]: round(statistics.median(values), 2),
-                f"{metrics[lang]}_spread": round(max(values) - min(values), 2),
-            }
-            for lang, values in made.items()
-        }
+        scores: dict[str, dict[str, float]] = {}
+        for lang, values in made.items():
+            median, spread = median_and_spread(values, 2)
+            scores[lang] = {metrics[lang]: median, f"{metrics[lang]}_spread": spread}
+        out["detected_once" if told is None else f"told_{told}"] = scores
     return out
 
 
@@ -178,12 +175,10 @@ def language_suite(
         entry: dict[str, Any] = {"auto_runs": scored}
         right = [r["captions_right"] for r in scored if r["captions_right"] is not None]
         if right:
-            entry["captions_right"] = round(statistics.median(right), 4)
-            entry["captions_right_spread"] = round(max(right) - min(right), 4)
+            entry["captions_right"], entry["captions_right_spread"] = median_and_spread(right, 4)
         for lang in sorted({seg["lang"] for seg in segments}):
             values = [next(iter(r[lang]["auto"].values())) * 100 for r in scored]
-            entry[f"{lang}_auto"] = round(statistics.median(values), 2)
-            entry[f"{lang}_auto_spread"] = round(max(values) - min(values), 2)
+            entry[f"{lang}_auto"], entry[f"{lang}_auto_spread"] = median_and_spread(values, 2)
         if fixed:
             for lang in sorted({seg["lang"] for seg in segments}):
                 progress(f"{name}: fixed {lang} …")

@@ -294,21 +294,16 @@ class BoothDesk:
             # would make that read older than the copy, which ``_take_entries`` takes
             # for Redis having lost its data (and the log took its events again).
             async with self._lock:
-                taken = self._follow_one(key, value)
-            plain = not isinstance(value.get("version"), int)  # the floor captioner's
-            if taken and key == "floor" and plain:
+                version = value.get("version")
+                if not isinstance(version, int):
+                    version = None  # a plain ``set_state``: the floor captioner's
+                elif version < self._followed.get(key, 0):
+                    self._forget(key)  # Redis came back without its data
+                if version is not None:
+                    self._followed[key] = version
+                taken = self._take(key, value, version)
+            if taken and key == "floor" and version is None:
                 await self._settle(no_change)  # the channels follow the detected floor
-
-    def _follow_one(self, key: str, value: dict[str, Any]) -> bool:
-        """Take one change the follower brought; True if taken."""
-        version = value.get("version")
-        if not isinstance(version, int):
-            version = None  # a plain ``set_state``: the floor captioner's
-        elif version < self._followed.get(key, 0):
-            self._forget(key)  # Redis came back without its data
-        if version is not None:
-            self._followed[key] = version
-        return self._take(key, value, version)
 
     def _take(self, key: str, doc: dict[str, Any], version: int | None) -> bool:
         """Take one document into this replica's copy unless it holds a newer one

@@ -18,7 +18,7 @@ import numpy as np
 from companion.captions import CaptionEvent
 from workers.captioner.audio import SAMPLE_RATE
 from workers.captioner.replay import in_threads
-from workers.captioner.worker import Captioner, reader_thread
+from workers.captioner.worker import Captioner
 
 
 @dataclass
@@ -52,10 +52,7 @@ def run_channels(jobs: list[tuple[Captioner, np.ndarray]], speed: float) -> list
     collectors = [Collector() for _ in jobs]
 
     def run(captioner: Captioner, audio: np.ndarray, sink: Collector) -> None:
-        chunks = paced_array(audio, speed)
-        if speed > 0:
-            chunks = reader_thread(chunks, captioner.stats)
-        captioner.run(chunks, sink)
+        captioner.run(paced_array(audio, speed), sink, paced=speed > 0)
 
     in_threads([partial(run, c, a, s) for (c, a), s in zip(jobs, collectors, strict=True)])
     return collectors

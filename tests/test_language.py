@@ -33,6 +33,23 @@ def test_auto_detects_until_a_word_is_final_then_keeps_it() -> None:
     assert lang.of(1) == "en"
 
 
+def test_the_next_utterance_decoded_meanwhile_leaves_the_last_ones_language_alone() -> None:
+    """A paced captioner decodes utterance 2's partial while utterance 1's final runs:
+    1's final is still stamped, and its language kept, as 1 was heard."""
+    lang = UtteranceLanguage("auto")
+    lang.decoded(1, "en")
+    assert lang.for_decode(2) == "auto"  # the next utterance's partial, meanwhile
+    lang.decoded(2, "ko")
+    lang.decoded(1, "en")  # the final of utterance 1 comes back
+    lang.final(1)
+    assert lang.of(1) == "en" and lang.for_decode(1) == "en" and lang.last == "en"
+    assert lang.of(2) == "ko" and lang.for_decode(2) == "auto"
+    for utterance in range(3, 20):  # old utterances are forgotten, not kept for hours
+        lang.decoded(utterance, "ko")
+    assert lang.of(1) == "en"  # forgotten: the last final's language
+    assert len(lang._heard) <= UtteranceLanguage.KEEP
+
+
 def caption(seq: int, lang: str, text: str, start: float, end: float) -> CaptionEvent:
     words = (Word(text, start, end),)
     return CaptionEvent("floor", seq, True, text, lang, start, end, 0.0, seq, words=words)

@@ -407,18 +407,66 @@ def test_cut_point() -> None:
     assert cut_point(flat, 0.5) == pytest.approx(f * 5)  # the least speech-like, latest
 
 
-def test_on_result_takes_only_the_pending_request() -> None:
+def test_on_result_takes_only_a_request_in_flight() -> None:
     script = speak(KENNEDY.split()[:3])
     policy = StreamingPolicy(PolicySettings(), lang="en")
     policy.push_vad(vad(script, 1.0))
     r = policy.poll()
-    assert r is not None and policy.poll() is None  # one decode in flight at most
+    assert r is not None and policy.poll() is None  # one partial in flight at most
     hypothesis = decoder(script)(r)
     with pytest.raises(ValueError):
         policy.on_result(dataclasses.replace(r, end=r.end + FRAME), hypothesis)
     policy.on_result(r, hypothesis)
     with pytest.raises(ValueError):
         policy.on_result(r, hypothesis)
+
+
+def test_a_final_is_asked_for_while_a_partial_runs_and_a_late_partial_shows_nothing() -> None:
+    """A paced worker decodes a partial and a final at once: the pause's final is asked
+    for as soon as the pause begins, and the partial that finishes after the final
+    (older audio) is not shown over it."""
+    script = speak(KENNEDY.split()[:6])
+    hear = decoder(script)
+    policy = StreamingPolicy(PolicySettings(), lang="en")
+    talking = vad(script, script[-1].end + 1.0)
+    speaking = round((script[-1].end - 0.1) / FRAME)
+    policy.push_vad(talking[:speaking])
+    partial = policy.poll()
+    assert partial is not None and not partial.final
+    policy.push_vad(talking[speaking:])  # the pause begins, and holds, meanwhile
+    final = policy.poll()
+    assert final is not None and final.final and policy.poll() is None
+    policy.on_result(final, hear(final))
+    finals = policy.take_drafts()
+    assert [d.text for d in finals if d.final] == [" ".join(KENNEDY.split()[:6])]
+    policy.on_result(partial, hear(partial))
+    assert policy.take_drafts() == []  # the utterance is closed: nothing over its final
+
+
+def test_a_partial_older_than_the_one_shown_is_not_shown() -> None:
+    """Speech resumed after a pause's final decode: that decode is the partial on
+    screen; a partial of less audio, finishing after it, does not replace it."""
+    first, second = speak(KENNEDY.split()[:5]), speak(KENNEDY.split()[5:8], at=2.7)
+    script = (*first, *second)
+    hear = decoder(script)
+    policy = StreamingPolicy(PolicySettings(), lang="en")
+    frames = vad(script, 5.0)
+    speaking = round((first[-1].end - 0.1) / FRAME)
+    policy.push_vad(frames[:speaking])
+    partial = policy.poll()
+    assert partial is not None and not partial.final
+    pause = round((first[-1].end + 0.35) / FRAME)  # past final_after, short of end_silence
+    policy.push_vad(frames[speaking:pause])
+    candidate = policy.poll()
+    assert candidate is not None and candidate.final
+    policy.push_vad(frames[pause : round(2.9 / FRAME)])  # speech again: not the end
+    policy.on_result(candidate, hear(candidate))
+    shown = [d for d in policy.take_drafts() if not d.final]
+    assert shown and shown[-1].text == " ".join(KENNEDY.split()[:5])
+    policy.on_result(partial, hear(partial))
+    assert policy.take_drafts() == []
+    later = policy.poll()  # the partial's slot is free again
+    assert later is not None and not later.final
 
 
 def test_end_pad_beyond_final_after_is_refused() -> None:

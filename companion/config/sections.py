@@ -53,7 +53,10 @@ class WhisperSettings(_Strict):
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where to run the model.")
     compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float16…).")
     cpu_threads: int = Field(
-        0, ge=0, description="Threads per channel's decoder; 0 shares the cores between channels."
+        0,
+        ge=0,
+        description="Threads per decode (each channel runs a partial and a final decode at "
+        "once); 0 shares the cores between them.",
     )
     beam_size: int = Field(1, ge=1, le=10, description="Beam size of partial decodes.")
     final_beam_size: int = Field(

@@ -33,7 +33,7 @@ from companion.push import PushSource, relay
 from companion.redact import redact_source, redact_text
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.routing import Router
-from workers.captioner.worker import Captioner, reader_thread
+from workers.captioner.worker import Captioner
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,7 @@ async def caption_channel(
     pushed = PushSource(captioner.channel) if spec == CONSOLE_SOURCE else None
 
     def work() -> None:
-        chunks = reader_thread(_chunks(spec, speed, loop, stop, pushed), captioner.stats)
-        captioner.run(chunks, emit)
+        captioner.run(_chunks(spec, speed, loop, stop, pushed), emit, paced=True)
 
     async def heartbeat() -> None:
         while True:

@@ -222,6 +222,7 @@ class _Utterance:
     part: int = 0  # one more after each cut
     last_decode_at: float = float("-inf")
     shown_partial: bool = False
+    shown_until: float = float("-inf")  # the end of the window of the partial on screen
     candidate: _Final | None = None  # the final decode started in a pause
     was_cut: bool = False  # a part of it is final already
     frames: deque[tuple[float, float]] = field(default_factory=deque)
@@ -252,7 +253,9 @@ class StreamingPolicy:
         self._recent: list[Word] = []  # the last final words, for echoes
         self._drafts: list[Draft] = []
         self._cost = 0.0
-        self._pending: DecodeRequest | None = None
+        # In flight, by kind (True: a final): one partial and one final may run at once,
+        # so that a final never waits for a partial (see ``poll``).
+        self._running: dict[bool, DecodeRequest] = {}
 
     # ------------------------------------------------------------------ input
     def push_vad(self, probabilities: Sequence[float]) -> None:
@@ -274,7 +277,7 @@ class StreamingPolicy:
                 elif u is not None and u.candidate is not None:
                     resumed, u.candidate = u.candidate, None  # not the end: go on
                     if resumed.result is not None:
-                        self._show(u, resumed.result)
+                        self._show(u, resumed.result, resumed.end)
             else:
                 self._speech_run = 0.0
             if u is None:
@@ -332,6 +335,7 @@ class StreamingPolicy:
         else:
             u.start = final.end  # no lead-in after a cut: the speech goes on, see above
             u.fresh_from, u.candidate, u.shown_partial, u.was_cut = final.end, None, False, True
+            u.shown_until = float("-inf")
             u.part += 1
             while u.frames and u.frames[0][0] <= u.fresh_from:
                 u.frames.popleft()
@@ -440,20 +444,31 @@ class StreamingPolicy:
         return self._utterance is not None
 
     def poll(self) -> DecodeRequest | None:
-        """The next decode to run now, or ``None``. Call after each batch of audio."""
-        if self._pending is not None:
+        """The next decode to run now, or ``None``. Call after each batch of audio and
+        each result, until it returns ``None``.
+
+        At most one final decode and one partial decode are in flight at once. A final
+        is asked for as soon as its pause begins, even while a partial runs: on two
+        cores each decode has one (a decode on one thread was twice as fast as on two,
+        see ``workers/captioner/factory.py``), and a final that waited for a partial
+        came up to a partial's cost late. A worker that answers each request before
+        the next ``poll`` (the tests, replays at speed 0) sees one at a time, as before.
+        """
+        if True not in self._running:
+            waiting = next((f for f in self._finals if f.result is None), None)
+            if waiting is not None:
+                return self._ask(waiting)
+            u = self._utterance
+            if u is not None and u.candidate is not None and u.candidate.request is None:
+                return self._ask(u.candidate)
+        if False in self._running:
             return None
-        waiting = next((f for f in self._finals if f.result is None), None)
-        if waiting is not None:
-            return self._ask(waiting)
         u = self._utterance
-        if u is None:
-            return None
-        if u.candidate is not None:
-            return self._ask(u.candidate) if u.candidate.request is None else None
         s = self.settings
         if (
-            self._in_speech
+            u is not None
+            and u.candidate is None
+            and self._in_speech
             and self.now - u.last_decode_at >= self.interval
             and self.now - u.own_start >= s.min_speech
         ):
@@ -462,7 +477,7 @@ class StreamingPolicy:
                 u.number, u.own_start, self.now, final=False, word_times=False, part=u.part
             )
             u.last_decode_at = self.now
-            self._pending = request
+            self._running[False] = request
             return request
         return None
 
@@ -470,15 +485,15 @@ class StreamingPolicy:
         final.request = DecodeRequest(
             final.utterance, final.start, final.end, final=True, part=final.part
         )
-        self._pending = final.request
+        self._running[True] = final.request
         return final.request
 
     # ------------------------------------------------------------------ results
     def on_result(self, request: DecodeRequest, hypothesis: Hypothesis) -> None:
         """Take the decoder's words for ``request`` (the one ``poll`` returned)."""
-        if request != self._pending:
-            raise ValueError("on_result() for a request that is not the pending one")
-        self._pending = None
+        if self._running.get(request.final) != request:
+            raise ValueError("on_result() for a request that is not in flight")
+        del self._running[request.final]
         if not request.final:
             self._cost = 0.7 * self._cost + 0.3 * hypothesis.cost if self._cost else hypothesis.cost
         u = self._utterance
@@ -489,15 +504,20 @@ class StreamingPolicy:
                 return
         # a partial, or a final decode whose pause turned out not to be the end
         if u is not None and (u.number, u.part) == (request.utterance, request.part):
-            self._show(u, hypothesis)
+            self._show(u, hypothesis, request.end)
 
-    def _show(self, u: _Utterance, hypothesis: Hypothesis) -> None:
-        """A hypothesis of the open utterance, as its partial (unless unsure)."""
+    def _show(self, u: _Utterance, hypothesis: Hypothesis, end: float) -> None:
+        """A hypothesis of the open utterance's window up to ``end``, as its partial
+        (unless unsure, or older than the one on screen: a partial that finished after
+        the final decode of a pause that turned out not to be the end)."""
+        if end < u.shown_until:
+            return
         words, dropped = self._clean(hypothesis, u.fresh_from, u.part > 0)
         unsure = hypothesis.evidence.avg_logprob < self.settings.partial_min_logprob
         if (words or u.shown_partial) and not (unsure and words):
             self._emit(u.number, words, False, False, dropped)
             u.shown_partial = bool(words)
+            u.shown_until = end
 
     def _clean(
         self, hypothesis: Hypothesis, fresh_from: float, after_cut: bool

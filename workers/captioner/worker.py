@@ -13,12 +13,15 @@ cost of a decode does not grow over hours.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +44,7 @@ from workers.captioner.vad import StreamingVad
 log = logging.getLogger(__name__)
 
 DETECT_SECONDS = 1.0  # the least audio an utterance's language is detected on
+DECODE_THREADS = 2  # a paced captioner's decodes at once: a partial and a final (policy.poll)
 
 Emit = Callable[[CaptionEvent], None]
 
@@ -66,6 +70,26 @@ class CaptionerStats:
     def real_time_factor(self) -> float:
         """Decode time per second of audio (below 1 keeps up with live)."""
         return self.decode_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One decode, with everything it needs taken when it was asked for."""
+
+    request: DecodeRequest
+    audio: np.ndarray
+    lang: str
+    beam: int
+    hotwords: tuple[str, ...]
+    context: list[int]  # the earlier finals, as Whisper's prompt
+    contexts: dict[str, list[int]] | None  # per language, for "auto"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    decoded: Decoded
+    seconds: float  # decoding, the retry included
+    retried: bool
 
 
 class _AudioBuffer:
@@ -99,42 +123,45 @@ class UtteranceLanguage:
 
     With ``"auto"``, each decode of an utterance detects its language again until a
     word of the utterance is final; from then on the utterance keeps that language,
-    so its final words and the words after them are decoded alike.
+    so its final words and the words after them are decoded alike. Kept per
+    utterance: a paced captioner decodes the next utterance's partial while the last
+    one's final is still running.
     """
+
+    KEEP = 8  # utterances remembered (a final and a partial are in flight at most)
 
     def __init__(self, lang: str) -> None:
         self.fixed = "" if lang == "auto" else lang
         self.last = self.fixed  # of the last utterance with a final word
-        self._utterance = -1
-        self._lang = ""
-        self._locked = False
+        self._heard: dict[int, str] = {}  # utterance: its language, as last decoded
+        self._locked: set[int] = set()
 
     def for_decode(self, utterance: int) -> str:
         """The language to decode ``utterance`` in, or ``"auto"`` to detect it."""
         if self.fixed:
             return self.fixed
-        if utterance != self._utterance:
-            self._utterance, self._lang, self._locked = utterance, "", False
-        return self._lang if self._locked else "auto"
+        return self._heard[utterance] if utterance in self._locked else "auto"
 
     def decoded(self, utterance: int, lang: str) -> None:
         """A decode of ``utterance`` came out in ``lang``."""
-        if not self.fixed and utterance == self._utterance and not self._locked:
-            self._lang = lang
+        if not self.fixed and utterance not in self._locked:
+            self._heard[utterance] = lang
+            while len(self._heard) > self.KEEP:
+                oldest = min(self._heard)
+                del self._heard[oldest]
+                self._locked.discard(oldest)
 
     def final(self, utterance: int) -> None:
         """A word of ``utterance`` is final: its language is fixed from now on."""
-        if not self.fixed and utterance == self._utterance and self._lang:
-            self._locked = True
-            self.last = self._lang
+        if not self.fixed and utterance in self._heard:
+            self._locked.add(utterance)
+            self.last = self._heard[utterance]
 
     def of(self, utterance: int) -> str:
         """The language ``utterance``'s words are in, as far as is known."""
         if self.fixed:
             return self.fixed
-        if utterance == self._utterance and self._lang:
-            return self._lang
-        return self.last or "und"
+        return self._heard.get(utterance) or self.last or "und"
 
 
 def policy_settings(settings: CaptionerSettings) -> PolicySettings:
@@ -179,16 +206,87 @@ class Captioner:
         self._began_wall = time.time()
 
     # ---------------------------------------------------------------- the loop
-    def run(self, chunks: Iterable[np.ndarray], emit: Emit) -> None:
-        """Caption every chunk until the source ends, calling ``emit`` per event."""
+    def run(self, chunks: Iterable[np.ndarray], emit: Emit, paced: bool = False) -> None:
+        """Caption every chunk until the source ends, calling ``emit`` per event.
+
+        ``paced``: the chunks come in real time (a live source, a paced replay). They
+        are read in a thread of their own, so decoding never delays reading, and the
+        decodes run in threads too (``DECODE_THREADS``), so that a final decode starts
+        the moment its pause begins, beside a partial still running. Otherwise (a
+        replay at full speed, the tests) each decode runs when the policy asks for it,
+        and the same audio gives the same events.
+        """
         self._began = time.monotonic()
         self._began_wall = time.time()
-        for chunk in chunks:
-            self.feed(chunk, emit)
+        if paced:
+            self._run_paced(iter(chunks), emit)
+        else:
+            for chunk in chunks:
+                self.feed(chunk, emit)
         self.finish(emit)
 
     def feed(self, chunk: np.ndarray, emit: Emit) -> None:
         """Take one chunk of audio and run whatever decodes the policy wants now."""
+        self._hear(chunk, emit)
+        while (request := self.policy.poll()) is not None:
+            job = self._job(request)
+            if job is not None:
+                self._decoded(job.request, self._compute(job), emit)
+        self._publish(self.policy.take_drafts(), emit)  # of a request answered at once
+        self._buffer.trim(self.policy.keep_from)
+
+    def finish(self, emit: Emit) -> None:
+        """The source ended: close the utterance still open."""
+        while True:
+            request = self.policy.flush()
+            self._publish(self.policy.take_drafts(), emit)  # before any decode: see _hear
+            if request is None:
+                return
+            job = self._job(request)
+            if job is not None:
+                self._decoded(job.request, self._compute(job), emit)
+
+    def _run_paced(self, chunks: Iterator[np.ndarray], emit: Emit) -> None:
+        """``run`` for chunks that come in real time: one inbox for the audio (from a
+        reader thread) and for the decodes' results (from the decode threads), taken
+        in the order they came; whatever arrived meanwhile is taken at once, so the
+        next decision is taken at the live edge, not on stale audio."""
+        inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        threading.Thread(
+            target=_read_into, args=(chunks, inbox), name="audio-reader", daemon=True
+        ).start()
+        in_flight, ended = 0, False
+        with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
+            while not ended or in_flight:
+                items = [inbox.get()]
+                while not inbox.empty():
+                    items.append(inbox.get_nowait())
+                audio = [value for kind, value in items if kind == "audio"]
+                backlog = sum(len(a) for a in audio) / SAMPLE_RATE
+                self.stats.backlog_seconds = backlog
+                self.stats.max_backlog_seconds = max(self.stats.max_backlog_seconds, backlog)
+                for heard, group in itertools.groupby(items, key=lambda item: item[0] == "audio"):
+                    if heard:
+                        self._hear(np.concatenate([value for _, value in group]), emit)
+                        continue
+                    for kind, value in group:
+                        if kind == "failed":
+                            raise value
+                        if kind == "ended":
+                            ended = True
+                        else:  # "decoded"
+                            in_flight -= 1
+                            request, outcome = value
+                            self._decoded(request, outcome, emit)
+                while (request := self.policy.poll()) is not None:
+                    job = self._job(request)
+                    if job is not None:
+                        in_flight += 1
+                        pool.submit(self._compute_into, job, inbox)
+                self._publish(self.policy.take_drafts(), emit)  # of a request answered at once
+                self._buffer.trim(self.policy.keep_from)
+
+    def _hear(self, chunk: np.ndarray, emit: Emit) -> None:
         self._buffer.append(chunk)
         self.stats.audio_seconds += len(chunk) / SAMPLE_RATE
         self.policy.push_vad(self.vad(chunk))
@@ -196,39 +294,37 @@ class Captioner:
         # utterance would move UtteranceLanguage on, and they would be stamped (and
         # routed) in the last locked language, and miss from the next prompt.
         self._publish(self.policy.take_drafts(), emit)
-        while (request := self.policy.poll()) is not None:
-            self._decode(request, emit)
-        self._publish(self.policy.take_drafts(), emit)
-        self._buffer.trim(self.policy.keep_from)
 
-    def finish(self, emit: Emit) -> None:
-        """The source ended: close the utterance still open."""
-        while True:
-            request = self.policy.flush()
-            self._publish(self.policy.take_drafts(), emit)  # before any decode: see feed
-            if request is None:
-                return
-            self._decode(request, emit)
-
-    def _decode(self, request: DecodeRequest, emit: Emit) -> None:
-        audio = self._buffer.window(request.start, request.end)
-        beam = self.whisper.final_beam_size if request.final else self.whisper.beam_size
+    # ------------------------------------------------------------- the decodes
+    def _job(self, request: DecodeRequest) -> _Job | None:
+        """What decoding ``request`` needs, taken now (the audio, the prompt); ``None``
+        when it is answered at once."""
         lang = self._utterance_lang.for_decode(request.utterance)
         if lang == "auto" and not request.final and request.end - request.start < DETECT_SECONDS:
             # Too little audio to tell the language: a partial decoded in a guessed
             # language would be shown, and filed, in the wrong one.
             nothing = Evidence(no_speech_prob=0.0, avg_logprob=0.0, speech_seconds=0.0)
             self.policy.on_result(request, Hypothesis((), nothing, 0.0))
-            return
-        # The glossary helps a whole utterance (measured on the tuning set: without it
-        # the room's WER was 1.8 points worse) but leaks into the short windows of
-        # partials ("SSE, SNU" over a breath): finals only.
-        hotwords = self.hotwords if request.final else ()
-        decoded = self._decode_window(audio, request, lang, beam, hotwords)
+            return None
+        return _Job(
+            request,
+            self._buffer.window(request.start, request.end),
+            lang,
+            self.whisper.final_beam_size if request.final else self.whisper.beam_size,
+            # The glossary helps a whole utterance (measured on the tuning set: without
+            # it the room's WER was 1.8 points worse) but leaks into the short windows of
+            # partials ("SSE, SNU" over a breath): finals only.
+            self.hotwords if request.final else (),
+            self._prompt(request),
+            {k: list(v) for k, v in self._contexts.items()} if lang == "auto" else None,
+        )
+
+    def _compute(self, job: _Job) -> _Outcome:
+        """Decode ``job`` (in any thread: it touches nothing of the captioner's)."""
+        decoded = self._decode_window(job, reset=False)
         seconds = decoded.seconds
-        words = [w.text for w in decoded.words]
-        self.stats.unlooped += decoded.unlooped
-        if request.final and looped(words, decoded.evidence):
+        retried = False
+        if job.request.final and looped([w.text for w in decoded.words], decoded.evidence):
             # A glossary term pressed onto noisy speech that does not hold it can send
             # beam search round in circles ("사회적기업 사회적기업 …" until the token cap,
             # in the room): what is left after the guard is a lost sentence. Whisper's
@@ -237,41 +333,47 @@ class Captioner:
             # second decode unless it loops too and is no likelier. (A decode that
             # only said its window over has been cut to its first copy already:
             # engine.py.)
-            retry = self._decode_window(audio, request, lang, beam, (), reset=True)
+            retry = self._decode_window(job, reset=True)
             seconds += retry.seconds
-            self.stats.retries += 1
+            retried = True
             again = looped([w.text for w in retry.words], retry.evidence)
             if not again or retry.evidence.avg_logprob > decoded.evidence.avg_logprob:
                 decoded = retry
-        self._utterance_lang.decoded(request.utterance, decoded.lang or lang)
+        return _Outcome(decoded, seconds, retried)
+
+    def _compute_into(self, job: _Job, inbox: queue.Queue[tuple[str, Any]]) -> None:
+        try:
+            inbox.put(("decoded", (job.request, self._compute(job))))
+        except BaseException as exc:  # handed to the loop, raised there
+            inbox.put(("failed", exc))
+
+    def _decoded(self, request: DecodeRequest, outcome: _Outcome, emit: Emit) -> None:
+        """A decode's words, to the policy; its drafts, out."""
+        decoded = outcome.decoded
+        self.stats.unlooped += decoded.unlooped
+        self.stats.retries += outcome.retried
+        self._utterance_lang.decoded(request.utterance, decoded.lang)
         self.stats.decodes += 1
-        self.stats.decode_seconds += seconds
-        self.stats.decode_costs.append(seconds)
+        self.stats.decode_seconds += outcome.seconds
+        self.stats.decode_costs.append(outcome.seconds)
         del self.stats.decode_costs[:-1000]
-        cost = seconds * self.speed
+        cost = outcome.seconds * self.speed
         self.policy.on_result(request, Hypothesis(decoded.words, decoded.evidence, cost))
         self._publish(self.policy.take_drafts(), emit)
 
-    def _decode_window(
-        self,
-        audio: np.ndarray,
-        request: DecodeRequest,
-        lang: str,
-        beam: int,
-        hotwords: tuple[str, ...],
-        reset: bool = False,
-    ) -> Decoded:
-        """One decode of ``audio``; ``reset``: without the earlier finals as the prompt."""
+    def _decode_window(self, job: _Job, reset: bool) -> Decoded:
+        """One decode of the job's audio; ``reset``: without the glossary or the earlier
+        finals as the prompt."""
         return self.engine.decode(
-            audio,
-            offset=request.start,
-            lang=lang,
+            job.audio,
+            offset=job.request.start,
+            lang=job.lang,
             languages=self.languages,
-            contexts=self._contexts if lang == "auto" and not reset else None,
-            context=[] if reset else self._prompt(request),
-            hotwords=hotwords,
-            beam_size=beam,
-            word_times=request.word_times,
+            contexts=None if reset else job.contexts,
+            context=[] if reset else job.context,
+            hotwords=() if reset else job.hotwords,
+            beam_size=job.beam,
+            word_times=job.request.word_times,
         )
 
     def _prompt(self, request: DecodeRequest) -> list[int]:
@@ -327,48 +429,20 @@ class Captioner:
         )
 
 
-def reader_thread(chunks: Iterator[np.ndarray], stats: CaptionerStats) -> Iterator[np.ndarray]:
-    """Read a paced or live source in its own thread, so decoding never delays reading.
-
-    Whatever arrived while the captioner was decoding comes out as one chunk, so the
-    next decision is taken at the live edge, not on stale audio.
-    """
-    q: queue.Queue[np.ndarray | BaseException | None] = queue.Queue()
-
-    def reader() -> None:
-        try:
-            for chunk in chunks:
-                q.put(chunk)
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            q.put(exc)
-        else:
-            q.put(None)
-
-    thread = threading.Thread(target=reader, name="audio-reader", daemon=True)
-    thread.start()
-    while True:
-        items = [q.get()]
-        while not q.empty() and isinstance(items[-1], np.ndarray):
-            items.append(q.get_nowait())
-        audio = [i for i in items if isinstance(i, np.ndarray)]
-        backlog = sum(len(a) for a in audio) / SAMPLE_RATE
-        stats.backlog_seconds = backlog
-        stats.max_backlog_seconds = max(stats.max_backlog_seconds, backlog)
-        if audio:
-            yield np.concatenate(audio) if len(audio) > 1 else audio[0]
-        last = items[-1]
-        if last is None:
-            return
-        if isinstance(last, BaseException):
-            raise last
+def _read_into(chunks: Iterator[np.ndarray], inbox: queue.Queue[tuple[str, Any]]) -> None:
+    """Read a paced or live source into ``inbox`` (in a thread of its own)."""
+    try:
+        for chunk in chunks:
+            inbox.put(("audio", chunk))
+    except BaseException as exc:  # handed to the loop, raised there
+        inbox.put(("failed", exc))
+    else:
+        inbox.put(("ended", None))
 
 
 def caption_source(captioner: Captioner, source: AudioSource, emit: Emit) -> None:
     """Caption ``source`` to its end (blocking)."""
     try:
-        chunks: Iterator[np.ndarray] = source.chunks()
-        if source.speed > 0 or source.spec.live:
-            chunks = reader_thread(chunks, captioner.stats)
-        captioner.run(chunks, emit)
+        captioner.run(source.chunks(), emit, paced=source.speed > 0 or source.spec.live)
     finally:
         source.close()

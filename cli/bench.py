@@ -293,6 +293,31 @@ def bench_language(
     click.echo(json.dumps(report, ensure_ascii=False, indent=1))
 
 
+@bench.command("decode")
+@click.argument("audio")
+@click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Beside one thread, time this many (0: the machine's cores).",
+)
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True)
+@CONFIG_OPTION
+def bench_decode(
+    audio: str, lang: str, threads: int, repeats: int, config_path: Path | None
+) -> None:
+    """Time the captioner's decodes on AUDIO's 3, 6 and 12 s windows: a final (beam 5,
+    word times) and a partial (greedy), on one thread and on THREADS, and a final and a
+    partial at once; print the medians in seconds (bench/decode.py)."""
+    from bench.decode import run_decode
+    from workers.captioner.audio import decode_file
+
+    report = run_decode(event_config(config_path), decode_file(audio), lang, threads, repeats)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
 @bench.command("compose")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(

@@ -45,7 +45,9 @@ def base_model_dir(model_cache: Path) -> str:
 def engine(base_model_dir: str) -> Iterator[object]:
     from workers.captioner.engine import WhisperEngine
 
-    yield WhisperEngine(base_model_dir, cpu_threads=2)
+    # as the captioner's factory makes it on two cores: a partial and a final at once,
+    # one thread each (workers/captioner/factory.py)
+    yield WhisperEngine(base_model_dir, cpu_threads=1, num_workers=2)
 
 
 @pytest.fixture

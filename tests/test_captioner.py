@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -95,6 +96,43 @@ def test_shipped_glossary_costs_english_at_most_one_word(engine: object) -> None
     worse = error_rate(JFK, with_terms, "en")[1] - error_rate(JFK, without, "en")[1]
     assert worse <= 2 / 22 + 1e-9, (with_terms, without)
     assert not re.search(r"\b(ILO|SSE|SNU|KoSEA)\b", with_terms), with_terms
+
+
+class SlowPartials:
+    """The real engine, except that a partial takes ``extra`` seconds more; it notes
+    when each decode began and ended."""
+
+    def __init__(self, engine: object, extra: float) -> None:
+        self.engine = engine
+        self.extra = extra
+        self.decodes: list[tuple[bool, float, float]] = []  # (final, began, ended)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.engine, name)
+
+    def decode(self, audio: object, **kwargs: Any) -> Decoded:
+        began = time.monotonic()
+        decoded: Decoded = self.engine.decode(audio, **kwargs)  # type: ignore[attr-defined]
+        final = kwargs["word_times"]
+        if not final:
+            time.sleep(self.extra)
+        self.decodes.append((final, began, time.monotonic()))
+        return decoded
+
+
+def test_a_paced_captioner_decodes_a_final_while_a_partial_runs(engine: object) -> None:
+    """Live, a pause's final decode starts when the pause begins, not when the partial
+    under way ends: with partials made 4 s slow, the first final (after "And so my
+    fellow Americans") is decoded, and shown, while the first partial still runs."""
+    slow = SlowPartials(engine, extra=4.0)
+    captioner = Captioner(slow, "en", "en", CaptionerSettings(), WhisperSettings(), speed=1.0)
+    events: list[CaptionEvent] = []
+    caption_source(captioner, AudioSource(data("jfk.flac"), speed=1.0), events.append)
+    first_partial = next(d for d in slow.decodes if not d[0])
+    first_final = next(d for d in slow.decodes if d[0])
+    assert first_partial[1] < first_final[1] < first_final[2] < first_partial[2], slow.decodes
+    assert error_rate(JFK, final_text(events), "en")[1] <= 0.05, final_text(events)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
 class LoopsWithTheGlossary:

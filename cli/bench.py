@@ -22,6 +22,7 @@ def bench() -> None:
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+LANG_OPTION = click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
 
 
 def room_options(default: bool) -> Callable[[Command], Command]:
@@ -147,7 +148,7 @@ def track_options(f: Command) -> Command:
 
 @bench.command("latency")
 @click.argument("audio")
-@click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
+@LANG_OPTION
 @click.option(
     "--reference",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -295,7 +296,7 @@ def bench_language(
 
 @bench.command("decode")
 @click.argument("audio")
-@click.option("--lang", required=True, help="Language of AUDIO (ko, en, …).")
+@LANG_OPTION
 @click.option(
     "--threads",
     type=click.IntRange(min=0),

@@ -3,7 +3,7 @@
 The captioner's budget for a final caption is one decode: the whole utterance, beam 5,
 with word times, started when its pause begins. This times that decode (and a partial:
 greedy, no word times) on windows of a recording, as the captioner makes them (the
-trimmed encoder, the text before the window as Whisper's prompt), three ways:
+trimmed encoder, the text before the window as Whisper's prompt), two ways:
 
 * on one thread and on ``threads`` threads (the machine's cores by default), one decode
   at a time: which ``whisper.cpu_threads`` suits this machine;

@@ -26,9 +26,9 @@ def load_engine(config: EventConfig, channels: int = 1, progress: bool = True) -
     # Each channel decodes a partial and a final at once (``DECODE_THREADS``), each on
     # its share of the cores. One thread per decode on two cores, not two: measured
     # with ``companion bench decode`` on ``ko-tune`` (twelfth session, AMD EPYC, int8),
-    # a final of a 12 s window took 0.64 s on one thread and 1.09 s on two, of 6 s 0.31
-    # and 0.52 s; a final beside a partial, one thread each, 0.67 s. (The time is in
-    # the beam search: the encoder took 0.11 s on one thread or two.)
+    # a final of a 12 s window took 0.63 s on one thread and 1.04 s on two, of 6 s 0.28
+    # and 0.46 s; a final beside a partial, one thread each, 0.74 and 0.32 s. (The time
+    # is in the beam search: the encoder took 0.11 s on one thread or two.)
     decoders = DECODE_THREADS * max(1, channels)
     threads = w.cpu_threads or max(1, (os.cpu_count() or 1) // decoders)
     try:

@@ -171,6 +171,46 @@ def test_a_final_that_loops_is_decoded_again_without_glossary_or_prompt(engine: 
     assert "country country" not in text.lower(), text
 
 
+class PassesOverWithThePrompt:
+    """The real engine, except that a final decode given a prompt passes over speech:
+    its first word is aligned across most of the window and the words there are gone
+    (as the base model did on ``ko-tune`` through a room, seed 8, with the earlier
+    finals as its prompt)."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+        self.passed_over = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.engine, name)
+
+    def decode(self, audio: object, **kwargs: Any) -> Decoded:
+        decoded: Decoded = self.engine.decode(audio, **kwargs)  # type: ignore[attr-defined]
+        prompted = kwargs.get("hotwords") or kwargs.get("context")
+        words = decoded.words
+        if not (prompted and kwargs.get("word_times", True)) or len(words) < 4:
+            return decoded
+        self.passed_over += 1
+        stretched = replace(words[0], end=words[0].start + 3.5)
+        return replace(decoded, words=(stretched, *words[-2:]))
+
+
+def test_a_final_that_passes_over_speech_is_decoded_again_without_its_prompt(
+    engine: object,
+) -> None:
+    passing = PassesOverWithThePrompt(engine)
+    glossary = load_glossary(REPO / "config" / "glossary.csv")
+    captioner = Captioner(
+        passing, "en", "en", CaptionerSettings(), WhisperSettings(), glossary, speed=0.0
+    )
+    events: list[CaptionEvent] = []
+    caption_source(captioner, AudioSource(data("jfk.flac"), speed=0.0), events.append)
+    text = final_text(events)
+    assert passing.passed_over >= 1
+    assert captioner.stats.retries == passing.passed_over
+    assert error_rate(JFK, text, "en")[1] <= 0.05, text
+
+
 def test_a_final_that_says_its_window_again_keeps_the_first_copy(engine: object) -> None:
     """With the shipped glossary as hotwords and the finals before as its prompt, the
     base model finishes three of ko_para_2's sentences and says them over into the

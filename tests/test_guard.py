@@ -5,12 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from companion.captions import Word
 from workers.captioner.guard import (
     Cleaned,
     Evidence,
     clean,
     compression_ratio,
     looped,
+    skipped,
     whole_repeat,
 )
 
@@ -115,6 +117,17 @@ def test_the_window_said_again_after_its_sentence_goes() -> None:
     assert kept(f"{two} We went") == two  # a later sentence started over
     assert kept("Yes. Yes we can.") == "Yes. Yes we can."  # one word is not a restart
     assert kept("We will. We will go on.") == "We will. We will go on."  # goes on
+
+
+def test_the_end_of_the_last_sentence_said_again_goes() -> None:
+    said = "첫 번째 프로젝트를 만들려면 음성 선택한 날 새 프로젝트를 클릭합니다."
+    assert kept(f"{said} 새 프로젝트를 클릭합니다.", "ko") == said
+    assert kept("We left at noon, and then went home. Went home.") == (
+        "We left at noon, and then went home."
+    )
+    assert kept("We went home. Home.") == "We went home. Home."  # one word: speech
+    goes_on = "We went home. Went home early and slept."  # not the end said again
+    assert kept(goes_on) == goes_on
 
 
 def test_parallel_sentences_are_speech() -> None:
@@ -366,3 +379,10 @@ def test_whole_repeat_leaves_speech_alone() -> None:
     assert whole_repeat(words("thank you all thank you all")) == 0
     # the copy must start at the first word
     assert whole_repeat(words("So printing in black letter printing in black letter")) == 0
+
+
+def test_a_word_aligned_across_seconds_is_speech_passed_over() -> None:
+    said = [Word(" 프로젝트를", 33.69, 35.25), Word(" 만든", 35.25, 35.65)]
+    assert not skipped(said)  # a first word may take the window's lead-in with it
+    assert skipped([Word(" 데이터,", 33.69, 38.49), Word(" 패스트,", 39.01, 39.51)])
+    assert not skipped([])

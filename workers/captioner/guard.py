@@ -17,7 +17,9 @@ can loop until the window ends. Each rule below removes one known failure, in or
     whole phrase twice, and when it does, one copy still carries the meaning.
     Whisper also says the window again after finishing it, into the silence that pads
     it ("… 적용됩니다. 각 프로젝트는 도맨"): words after a sentence end that start one
-    of the decode's sentences over, up to the end of the words, go. (A rule that
+    of the decode's sentences over, up to the end of the words, go; so do words there
+    that say the end of the sentence before them again ("… 선택한 날 새 프로젝트를
+    클릭합니다. 새 프로젝트를 클릭합니다.", `ko-tune` through the room, seed 5). (A rule that
     dropped a sentence 80 % alike to the one before it, for a Korean room decode
     that said one twice with a syllable changed, was tried and removed: it dropped
     "It was the worst of times" after "It was the best of times"; parallel sentences
@@ -54,6 +56,8 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from companion.captions import Word
+
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
 MIN_LOOP_REPEATS = 3
@@ -65,6 +69,7 @@ WEAK_NO_SPEECH_PROB = 0.3
 WEAK_AVG_LOGPROB = -0.8
 COMPRESSION_MIN_CHARS = 24
 COMPRESSION_RATIO_THRESHOLD = 2.4
+SKIP_SECONDS = 3.0  # a word aligned across longer than this: speech passed over
 
 ALWAYS_PHRASES_EN: tuple[str, ...] = (
     "thanks for watching",
@@ -192,13 +197,16 @@ def _drop_runaway_tail(words: Sequence[str], kept: list[int]) -> tuple[list[int]
 def _drop_restart(words: Sequence[str], kept: list[int]) -> tuple[list[int], str | None]:
     """Rule (b), Whisper saying the window again: after a sentence ends, the words
     that end the decode (two or more) go when they are all the start of one of its
-    earlier sentences, said over."""
+    earlier sentences, said over, or the end of the sentence just before them."""
     sentences = _sentences(words, kept)
     starts = [[_norm(words[i]) for i in s] for s in sentences]
     for k in range(1, len(sentences)):
         tail = [_norm(words[i]) for s in sentences[k:] for i in s]
         if len(tail) < 2 or not all(tail):
             continue
+        if len(tail) < len(starts[k - 1]) and starts[k - 1][-len(tail) :] == tail:
+            at = kept.index(sentences[k][0])
+            return kept[:at], f"the sentence's end said again: '{_text(words, kept[at:])}'"
         for earlier in starts[:k]:
             n = len(tail)  # the last word may be cut off ("지침" for "지침을")
             if (
@@ -284,6 +292,16 @@ def looped(words: Sequence[str], evidence: Evidence) -> bool:
     return len(text) >= COMPRESSION_MIN_CHARS and (
         compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD
     )
+
+
+def skipped(words: Sequence[Word]) -> bool:
+    """Whether a decode passed over speech: one of its words aligned across more than
+    ``SKIP_SECONDS``. No word is said that slowly; a word that long covers a sentence
+    the decoder left out (in the room, ``ko-tune`` seed 8: "데이터,@33.69-38.49" where
+    "프로젝트를 만든 후 4개 탭이 표시됩니다:" was said; Whisper's own hallucination check
+    counts words over 2 s as anomalous). The worker decodes such a final again without
+    its prompt, as it does a loop."""
+    return any(w.end - w.start > SKIP_SECONDS for w in words)
 
 
 def _near_copy(copy: Sequence[str], phrase: Sequence[str]) -> bool:

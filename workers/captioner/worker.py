@@ -31,7 +31,7 @@ from companion.glossary import Glossary
 from companion.layout import layout_lines
 from workers.captioner.audio import SAMPLE_RATE, AudioSource
 from workers.captioner.engine import Decoded, WhisperEngine
-from workers.captioner.guard import Evidence, looped
+from workers.captioner.guard import Evidence, looped, skipped
 from workers.captioner.policy import (
     DecodeRequest,
     Draft,
@@ -324,7 +324,7 @@ class Captioner:
         decoded = self._decode_window(job, reset=False)
         seconds = decoded.seconds
         retried = False
-        if job.request.final and looped([w.text for w in decoded.words], decoded.evidence):
+        if job.request.final and _astray(decoded):
             # A glossary term pressed onto noisy speech that does not hold it can send
             # beam search round in circles ("사회적기업 사회적기업 …" until the token cap,
             # in the room): what is left after the guard is a lost sentence. Whisper's
@@ -332,12 +332,12 @@ class Captioner:
             # does this, without the glossary or the earlier finals, and keeps the
             # second decode unless it loops too and is no likelier. (A decode that
             # only said its window over has been cut to its first copy already:
-            # engine.py.)
+            # engine.py.) The same for a final that passed over a sentence
+            # (``guard.skipped``): the prompt had led it past the speech.
             retry = self._decode_window(job, reset=True)
             seconds += retry.seconds
             retried = True
-            again = looped([w.text for w in retry.words], retry.evidence)
-            if not again or retry.evidence.avg_logprob > decoded.evidence.avg_logprob:
+            if not _astray(retry) or retry.evidence.avg_logprob > decoded.evidence.avg_logprob:
                 decoded = retry
         return _Outcome(decoded, seconds, retried)
 
@@ -427,6 +427,11 @@ class Captioner:
             if self.speed
             else 0.0,
         )
+
+
+def _astray(decoded: Decoded) -> bool:
+    """A final decode that looped or passed over speech: decoded again (``_compute``)."""
+    return looped([w.text for w in decoded.words], decoded.evidence) or skipped(decoded.words)
 
 
 def _read_into(chunks: Iterator[np.ndarray], inbox: queue.Queue[tuple[str, Any]]) -> None:

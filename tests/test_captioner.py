@@ -135,79 +135,82 @@ def test_a_paced_captioner_decodes_a_final_while_a_partial_runs(engine: object) 
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
-class LoopsWithTheGlossary:
-    """The real engine, except that a decode given hotwords runs away on its last
-    words (as the base model did on a noisy Korean room with "사회적기업" as a term)."""
+class Spoiled:
+    """The real engine, except that ``spoil`` changes what some decodes give."""
 
     def __init__(self, engine: object) -> None:
         self.engine = engine
-        self.looped = 0
+        self.spoiled = 0
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.engine, name)
 
     def decode(self, audio: object, **kwargs: Any) -> Decoded:
         decoded: Decoded = self.engine.decode(audio, **kwargs)  # type: ignore[attr-defined]
-        if not kwargs.get("hotwords") or len(decoded.words) < 2:
+        spoiled = self.spoil(decoded, kwargs)
+        if spoiled is None:
             return decoded
-        self.looped += 1
+        self.spoiled += 1
+        return spoiled
+
+    def spoil(self, decoded: Decoded, kwargs: dict[str, Any]) -> Decoded | None:
+        raise NotImplementedError
+
+
+class LoopsWithTheGlossary(Spoiled):
+    """A decode given hotwords runs away on its last words (as the base model did on a
+    noisy Korean room with "사회적기업" as a term)."""
+
+    def spoil(self, decoded: Decoded, kwargs: dict[str, Any]) -> Decoded | None:
+        if not kwargs.get("hotwords") or len(decoded.words) < 2:
+            return None
         tail = decoded.words[-2:] * 4
         runaway = replace(decoded.evidence, runaway=True)
         return replace(decoded, words=decoded.words + tail, evidence=runaway)
 
 
-def test_a_final_that_loops_is_decoded_again_without_glossary_or_prompt(engine: object) -> None:
-    looping = LoopsWithTheGlossary(engine)
-    glossary = load_glossary(REPO / "config" / "glossary.csv")
-    captioner = Captioner(
-        looping, "en", "en", CaptionerSettings(), WhisperSettings(), glossary, speed=0.0
-    )
-    events: list[CaptionEvent] = []
-    caption_source(captioner, AudioSource(data("jfk.flac"), speed=0.0), events.append)
-    text = final_text(events)
-    assert looping.looped >= 1  # every final's first decode looped …
-    assert captioner.stats.retries == looping.looped  # … and was decoded again
-    assert error_rate(JFK, text, "en")[1] <= 0.05, text
-    assert "country country" not in text.lower(), text
+class PassesOverWithThePrompt(Spoiled):
+    """A final decode given a prompt passes over speech: its first word is aligned
+    across most of the window and the words there are gone (as the base model did on
+    ``ko-tune`` through a room, seed 8, with the earlier finals as its prompt)."""
 
-
-class PassesOverWithThePrompt:
-    """The real engine, except that a final decode given a prompt passes over speech:
-    its first word is aligned across most of the window and the words there are gone
-    (as the base model did on ``ko-tune`` through a room, seed 8, with the earlier
-    finals as its prompt)."""
-
-    def __init__(self, engine: object) -> None:
-        self.engine = engine
-        self.passed_over = 0
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.engine, name)
-
-    def decode(self, audio: object, **kwargs: Any) -> Decoded:
-        decoded: Decoded = self.engine.decode(audio, **kwargs)  # type: ignore[attr-defined]
+    def spoil(self, decoded: Decoded, kwargs: dict[str, Any]) -> Decoded | None:
         prompted = kwargs.get("hotwords") or kwargs.get("context")
         words = decoded.words
         if not (prompted and kwargs.get("word_times", True)) or len(words) < 4:
-            return decoded
-        self.passed_over += 1
+            return None
         stretched = replace(words[0], end=words[0].start + 3.5)
         return replace(decoded, words=(stretched, *words[-2:]))
+
+
+def caption_jfk_with_the_glossary(engine: Spoiled) -> tuple[Captioner, str]:
+    """``jfk.flac`` captioned at speed 0 with the shipped glossary: the captioner and
+    its final text."""
+    glossary = load_glossary(REPO / "config" / "glossary.csv")
+    captioner = Captioner(
+        engine, "en", "en", CaptionerSettings(), WhisperSettings(), glossary, speed=0.0
+    )
+    events: list[CaptionEvent] = []
+    caption_source(captioner, AudioSource(data("jfk.flac"), speed=0.0), events.append)
+    return captioner, final_text(events)
+
+
+def test_a_final_that_loops_is_decoded_again_without_glossary_or_prompt(engine: object) -> None:
+    looping = LoopsWithTheGlossary(engine)
+    captioner, text = caption_jfk_with_the_glossary(looping)
+    assert looping.spoiled >= 1  # every final's first decode looped …
+    assert captioner.stats.retries == looping.spoiled  # … and was decoded again
+    assert error_rate(JFK, text, "en")[1] <= 0.05, text
+    assert "country country" not in text.lower(), text
 
 
 def test_a_final_that_passes_over_speech_is_decoded_again_without_its_prompt(
     engine: object,
 ) -> None:
     passing = PassesOverWithThePrompt(engine)
-    glossary = load_glossary(REPO / "config" / "glossary.csv")
-    captioner = Captioner(
-        passing, "en", "en", CaptionerSettings(), WhisperSettings(), glossary, speed=0.0
-    )
-    events: list[CaptionEvent] = []
-    caption_source(captioner, AudioSource(data("jfk.flac"), speed=0.0), events.append)
-    text = final_text(events)
-    assert passing.passed_over >= 1
-    assert captioner.stats.retries == passing.passed_over
+    captioner, text = caption_jfk_with_the_glossary(passing)
+    assert passing.spoiled >= 1
+    assert captioner.stats.retries == passing.spoiled
     assert error_rate(JFK, text, "en")[1] <= 0.05, text
 
 

@@ -199,15 +199,15 @@ def _drop_restart(words: Sequence[str], kept: list[int]) -> tuple[list[int], str
     that end the decode (two or more) go when they are all the start of one of its
     earlier sentences, said over, or the end of the sentence just before them."""
     sentences = _sentences(words, kept)
-    starts = [[_norm(words[i]) for i in s] for s in sentences]
+    said = [[_norm(words[i]) for i in s] for s in sentences]
     for k in range(1, len(sentences)):
         tail = [_norm(words[i]) for s in sentences[k:] for i in s]
         if len(tail) < 2 or not all(tail):
             continue
-        if len(tail) < len(starts[k - 1]) and starts[k - 1][-len(tail) :] == tail:
+        if len(tail) < len(said[k - 1]) and said[k - 1][-len(tail) :] == tail:
             at = kept.index(sentences[k][0])
             return kept[:at], f"the sentence's end said again: '{_text(words, kept[at:])}'"
-        for earlier in starts[:k]:
+        for earlier in said[:k]:
             n = len(tail)  # the last word may be cut off ("지침" for "지침을")
             if (
                 n <= len(earlier)

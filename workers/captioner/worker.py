@@ -330,7 +330,7 @@ class Captioner:
             # in the room): what is left after the guard is a lost sentence. Whisper's
             # transcribe loop decodes such a window again with its prompt reset; so
             # does this, without the glossary or the earlier finals, and keeps the
-            # second decode unless it loops too and is no likelier. (A decode that
+            # second decode unless it goes astray too and is no likelier. (A decode that
             # only said its window over has been cut to its first copy already:
             # engine.py.) The same for a final that passed over a sentence
             # (``guard.skipped``): the prompt had led it past the speech.

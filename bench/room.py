@@ -23,7 +23,7 @@ measure latency from the end of these runs, not from the end of a file's padding
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -130,9 +130,14 @@ def render_room(audio: np.ndarray, room: Room) -> np.ndarray:
     return np.asarray(mixed, dtype=np.float32)
 
 
-def conditions(room: Room | None) -> list[tuple[str, Room | None]]:
-    """The conditions a benchmark replays: clean, then through ``room`` if given."""
-    return [("clean", None)] + ([("room", room)] if room is not None else [])
+def conditions(room: Room | None, seeds: int = 1) -> list[tuple[str, Room | None]]:
+    """The conditions a benchmark replays: clean, then through ``room`` if given, then
+    through ``seeds - 1`` more renderings of the same room, the next seeds
+    (``room_seed_N``): its impulse response's tail and its noise drawn again."""
+    if room is None:
+        return [("clean", None)]
+    more = [replace(room, seed=room.seed + k) for k in range(1, max(1, seeds))]
+    return [("clean", None), ("room", room), *((f"room_seed_{r.seed}", r) for r in more)]
 
 
 def heard(audio: np.ndarray, room: Room | None) -> np.ndarray:

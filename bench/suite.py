@@ -1,17 +1,25 @@
 """Running the caption benchmarks: each condition, several runs, the offline yardstick.
 
-``latency_suite`` is ``companion bench latency``: one recording replayed live on one
-channel, clean and through the room (``bench.room``), ``runs`` times each, every run
-scored by ``bench.captions``, with the same model offline on the same audio beside it.
 ``channels_suite`` is ``companion bench channels``: several channels captioned at once,
-the same way. Both return plain dicts that the CLI prints as JSON, so the figures in
-``docs/benchmarks.md`` are what a command printed.
+clean and through the room (``bench.room``), ``runs`` times each, every run scored by
+``bench.captions``, with the same model offline on the same audio beside it; ``companion
+bench latency`` is the same with one channel. It returns a plain dict that the CLI
+prints as JSON, so the figures in ``docs/benchmarks.md`` are what a command printed.
+
+One rendering of the room says little about a captioner in that room: in this much
+noise a decode's words depend on its window and prompt as much as on the audio, and
+the same recording through the same room drawn with other seeds lost -3 to +10 points
+against the model offline (``ko-tune``, the thirteenth session). With ``seeds`` above
+one the room is replayed through that many renderings (``bench.room.conditions``), each
+scored as the first, and ``room_over_seeds`` gives each seed's figures side by side
+with their mean (``over_seeds``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import statistics
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -107,14 +115,17 @@ def channels_suite(
     with_offline: bool = True,
     events_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    seeds: int = 1,
 ) -> dict[str, Any]:
-    """Caption every track at once, ``runs`` times per condition; the figures per track."""
+    """Caption every track at once, ``runs`` times per condition; the figures per track.
+    ``seeds``: renderings of ``room`` to replay (see the module docstring)."""
     report: dict[str, Any] = {
         **provenance(),
         "speed": speed,
         "room_description": room.describe() if room is not None else None,
     }
-    for condition, chosen in conditions(room):
+    chosen_conditions = conditions(room, seeds)
+    for condition, chosen in chosen_conditions:
         audios = [heard(t.audio, chosen) for t in tracks]
         per_track: list[list[dict[str, Any]]] = [[] for _ in tracks]
         for k in range(runs):
@@ -148,7 +159,48 @@ def channels_suite(
             entry["per_run"] = [{k: v for k, v in r.items() if k != "text"} for r in reports]
             out.append(entry)
         report[condition] = out
+    rooms = [(name, chosen) for name, chosen in chosen_conditions if chosen is not None]
+    if len(rooms) > 1:
+        report["room_over_seeds"] = over_seeds(
+            [report[name] for name, _ in rooms], [r.seed for _, r in rooms if r is not None]
+        )
     return report
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.fmean(known), 2) if known and len(known) == len(values) else None
+
+
+def over_seeds(per_seed: Sequence[Sequence[dict[str, Any]]], seeds: Sequence[int]) -> list[Any]:
+    """Per track, the room's figures over its renderings: each seed's live and offline
+    error rate, points lost and latency (each the median of its runs), side by side,
+    with the mean of each and the most points lost. ``per_seed[k]`` is one seed's
+    entries (one per track, as ``channels_suite`` reports a condition)."""
+    out = []
+    for entries in zip(*per_seed, strict=True):
+        first = entries[0]
+        metric = "wer" if "wer" in first["live"] else "cer"
+        row: dict[str, Any] = {
+            "track": first["track"],
+            "lang": first["lang"],
+            "metric": metric,
+            "seeds": list(seeds),
+            "live": [e["live"].get(metric) for e in entries],
+            "offline": [e.get("offline", {}).get(metric) for e in entries],
+            "points_lost": [e.get("points_lost") for e in entries],
+            "sentences_lost": [e["live"].get("sentences_lost") for e in entries],
+            "caption_latency_p50": [e["live"].get("caption_latency_p50") for e in entries],
+            "caption_latency_p95": [e["live"].get("caption_latency_p95") for e in entries],
+        }
+        for key in ("live", "offline", "points_lost", "caption_latency_p50"):
+            row[f"{key}_mean"] = _mean(row[key])
+        lost = [v for v in row["points_lost"] if v is not None]
+        row["points_lost_max"] = max(lost) if lost else None
+        p95 = [v for v in row["caption_latency_p95"] if v is not None]
+        row["caption_latency_p95_max"] = max(p95) if p95 else None
+        out.append(row)
+    return out
 
 
 def looped(tracks: Sequence[Track]) -> list[Track]:

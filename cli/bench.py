@@ -136,6 +136,14 @@ TRACK_OPTIONS = (
         default=None,
         help="Write each run's caption events as JSON Lines into this directory.",
     ),
+    click.option(
+        "--seeds",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Room: renderings to replay (seeds SEED to SEED+N-1), each RUNS times; "
+        "room_over_seeds gives each seed's figures and their mean.",
+    ),
 )
 
 
@@ -200,6 +208,7 @@ def _bench_tracks(
     offline: bool,
     events_dir: Path | None,
     room: Any,
+    seeds: int,
 ) -> None:
     """Caption the tracks at once (each looped to the longest) and print the figures."""
     from bench.suite import Track, channels_suite, load_reference, looped
@@ -227,6 +236,7 @@ def _bench_tracks(
         offline,
         events_dir,
         progress=lambda line: click.echo(line, err=True),
+        seeds=seeds,
     )
     report["settings"] = {
         "whisper": config.whisper.model_dump(),

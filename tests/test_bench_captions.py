@@ -15,7 +15,8 @@ from bench.captions import (
     summarise,
 )
 from bench.replay import paced_array
-from bench.suite import Track, looped
+from bench.room import Room, conditions
+from bench.suite import Track, looped, over_seeds
 from companion.captions import CaptionEvent
 from tests.support.caption_events import final_caption
 from workers.captioner.audio import SAMPLE_RATE
@@ -113,3 +114,46 @@ def test_a_recording_played_twice_is_scored_copy_by_copy() -> None:
     scores = segment_scores(events, segments)
     assert scores["sentences_lost"] == 0 and scores["sentence_latency_p50"] == pytest.approx(1.0)
     assert segment_scores(events[:1], segments)["sentences_lost"] == 1
+
+
+def test_the_room_is_replayed_through_each_seed_asked_for() -> None:
+    room = Room(rt60=0.7, snr_db=10.0, seed=3)
+    named = conditions(room, seeds=3)
+    assert [name for name, _ in named] == ["clean", "room", "room_seed_4", "room_seed_5"]
+    assert [r.seed for _, r in named[1:] if r is not None] == [3, 4, 5]
+    assert all(r is not None and (r.rt60, r.snr_db) == (0.7, 10.0) for _, r in named[1:])
+    assert conditions(None, seeds=3) == [("clean", None)]
+    assert conditions(room) == [("clean", None), ("room", room)]
+
+
+def entry(track: str, live: float, offline: float | None, p95: float) -> dict[str, object]:
+    """One track's figures in one condition, as ``channels_suite`` reports them."""
+    return {
+        "track": track,
+        "lang": "ko",
+        "live": {
+            "cer": live,
+            "sentences_lost": 0,
+            "caption_latency_p50": 1.0,
+            "caption_latency_p95": p95,
+        },
+        **({"offline": {"cer": offline}} if offline is not None else {}),
+        "points_lost": round(live - offline, 2) if offline is not None else None,
+    }
+
+
+def test_the_room_over_seeds_gives_each_seed_and_their_mean() -> None:
+    per_seed = [
+        [entry("ko-test", 25.0, 20.0, 1.5), entry("en", 10.0, 9.0, 1.0)],
+        [entry("ko-test", 21.0, 22.0, 2.5), entry("en", 12.0, 9.0, 1.1)],
+    ]
+    ko, en = over_seeds(per_seed, [1, 2])
+    assert ko["track"] == "ko-test" and ko["metric"] == "cer" and ko["seeds"] == [1, 2]
+    assert ko["live"] == [25.0, 21.0] and ko["offline"] == [20.0, 22.0]
+    assert ko["points_lost"] == [5.0, -1.0] and ko["points_lost_mean"] == 2.0
+    assert ko["points_lost_max"] == 5.0 and ko["caption_latency_p95_max"] == 2.5
+    assert ko["live_mean"] == 23.0 and ko["offline_mean"] == 21.0
+    assert en["points_lost"] == [1.0, 3.0] and en["points_lost_mean"] == 2.0
+    # without the offline yardstick there is nothing to lose points against
+    (alone,) = over_seeds([[entry("ko", 25.0, None, 1.5)], [entry("ko", 21.0, None, 1.6)]], [1, 2])
+    assert alone["points_lost_mean"] is None and alone["live_mean"] == 23.0

@@ -148,7 +148,8 @@ def test_bench_latency_live_at_real_time_close_to_offline_clean_and_room(
     assert reference["runs"] and all("speech_end" in s for s in reference["segments"])
     events = tmp_path / "events"
     args = ["bench", "latency", str(wav), "--lang", "en", "--reference", str(tmp_path / "set.json")]
-    code, out, err = run([*args, "--runs", "1", "--speed", "1", "--events", str(events)], env)
+    options = ["--runs", "1", "--speed", "1", "--events", str(events), "--seeds", "2"]
+    code, out, err = run([*args, *options], env)
     assert code == 0, err
     report = json.loads(out)
     assert (
@@ -166,6 +167,12 @@ def test_bench_latency_live_at_real_time_close_to_offline_clean_and_room(
     assert clean["live"]["sentences_lost"] == 0 and clean["points_lost"] <= 5.0, clean
     (room,) = report["room"]
     assert room["offline"]["wer"] > clean["offline"]["wer"], (room, clean)  # the room is heard
+    # --seeds 2: the room once more, drawn with the next seed, and the two side by side
+    (again,) = report["room_seed_2"]
+    assert (events / "room_seed_2-set-1.jsonl").is_file()
+    (both,) = report["room_over_seeds"]
+    assert both["seeds"] == [1, 2] and both["live"] == [room["live"]["wer"], again["live"]["wer"]]
+    assert both["points_lost"] == [room["points_lost"], again["points_lost"]], both
 
 
 JFK_TEXT = (

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from companion.captions import Word
 from workers.captioner.guard import Evidence
 from workers.captioner.policy import (
+    CAP_GRACE,
+    CAP_REACH,
     FRAME,
     DecodeRequest,
     Draft,
@@ -397,6 +399,26 @@ def test_a_part_cut_at_the_cap_waits_no_longer_than_the_reach() -> None:
     assert (cut.utterance, cut.part) == (kept[1].utterance, kept[1].part - 1)
     assert asked[id(cut)] - cut.end <= 1.5 + FRAME + EPS, (asked[id(cut)], cut.end)
     assert trace.final_words == script
+
+
+@pytest.mark.parametrize(("past", "parts"), [(0.6, 1), (2.5, 2)], ids=["ends", "goes on"])
+def test_a_sentence_that_ends_just_past_the_cap_is_one_final(past: float, parts: int) -> None:
+    s = PolicySettings()
+    # read without a pause or a dip (words back to back) from 0.5 s, its window from 0
+    # s: it reaches the cap (12 s) and ends ``past`` it. Within CAP_GRACE it is one
+    # final (a cut at the cap made it a part and a tail of a word or two, which the
+    # decoder heard without the sentence around it); past the grace it is cut, its
+    # words waiting no longer than the reach and the grace.
+    spec = [(VOCAB[i], 0.25, 0.0) for i in range(round((s.max_utterance - 0.5 + past) / 0.25))]
+    script = timed(spec, 0.5)
+    trace = run(script, s)
+    finals = [d for d in trace.finals if d.words]
+    assert len(finals) == parts, [d.text for d in finals]
+    assert trace.final_words == list(script)
+    assert all(r.end - r.start <= s.max_utterance + CAP_GRACE + EPS for r in trace.kept_requests)
+    asked = {id(r): now for now, r, _ in trace.requests}
+    for r in trace.kept_requests[:-1]:  # the part cut at the cap
+        assert asked[id(r)] - r.end <= CAP_REACH + CAP_GRACE + FRAME + EPS
 
 
 def test_cut_point() -> None:

@@ -108,9 +108,10 @@ class CaptionerSettings(_Strict):
         12.0,
         ge=2,
         le=28,
-        description="Longest audio window decoded at once, seconds; in the last third of it "
-        "an utterance is cut at its first pause of final_after or dip of the speech "
-        "probability, or at the cap at its longest pause in the last 1.5 s.",
+        description="Longest audio window decoded at once, seconds (1 s more for an "
+        "utterance that ends just past it); in the last third of it an utterance is cut "
+        "at its first pause of final_after or dip of the speech probability, or 1 s past "
+        "the cap at its longest pause in the last 2.5 s.",
     )
     min_speech: float = Field(
         0.25, ge=0, le=5, description="Speech shorter than this is ignored, seconds."

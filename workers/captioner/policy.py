@@ -38,11 +38,9 @@ moves only their timing and the partials.
   decode started in that pause is the part's final: the cut costs no decode of its
   own, and its words wait for no cap), and so does a shorter dip of the speech
   probability (``DIP_FRAMES``) once the speech comes back. One that reaches
-  ``max_utterance`` without either may run ``CAP_GRACE`` longer to end by itself (a
-  sentence read without a pause that ends just past the cap is one final, not a part
-  and a two-word tail); then it is cut, at its longest pause in its last
-  ``CAP_REACH`` + ``CAP_GRACE`` seconds (VAD frames below the threshold), else at its
-  least speech-like frame.
+  ``max_utterance`` without either may run ``CAP_GRACE`` longer to end by itself;
+  then it is cut at its longest pause in its last ``CAP_REACH`` + ``CAP_GRACE``
+  seconds (VAD frames below the threshold), else at its least speech-like frame.
   The part before the cut gets its final (``end_of_utterance`` false); the rest goes
   on as the same utterance. The window decoded is never longer than
   ``max_utterance`` + ``CAP_GRACE``, so the cost of a decode is bounded.
@@ -418,18 +416,12 @@ class StreamingPolicy:
         cut mid-phrase lost "다음 새 프로젝트를").
 
         The cut waits ``CAP_GRACE`` past the cap, and is looked for in that second
-        too: a sentence read without a pause that ends within it is one final, as long
-        as ``max_utterance`` + ``CAP_GRACE`` at most (a decode about a tenth dearer),
-        instead of a part cut mid-phrase ("품질을 신속합니다.") and a tail of two or
-        three words decoded without the sentence around it, which the glossary in the
-        prompt could pull astray ("사회적검사할 수 있습니다", for "검사할 수
-        있습니다"). What is cut anyway waits the grace longer: its words up to
-        ``CAP_REACH`` + ``CAP_GRACE`` and the decode. Chosen on the tuning sets with
-        ``max_utterance`` 8 (cuts at the cap to find; speed 0, one run each, fourteenth
-        session; without the grace / with 1.0 s): ``ko-tune`` CER 11.44 → 11.02 %
-        clean and, through the room seeds 1-4, 26.69 → 24.15, 26.69 → 24.15, 29.66 →
-        28.39 and 32.63 → 30.93 %; ``en-tune`` WER 9.25 → 9.13 % clean and 19.52 →
-        19.26 % in the room (seed 1). Only 1.0 s was tried.
+        too: a sentence read without a pause that ends within it is one final (of
+        ``max_utterance`` + ``CAP_GRACE`` at most), not a part cut mid-phrase and a
+        tail of two or three words decoded without the sentence around it. What is cut
+        anyway waits the grace longer. Chosen on the tuning sets with ``max_utterance``
+        8 (``docs/benchmarks.md``, the fourteenth session): better clean and in the
+        room on ``ko-tune`` and ``en-tune``.
         """
         s = self.settings
         lo = max(

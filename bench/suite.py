@@ -172,7 +172,9 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return round(statistics.fmean(known), 2) if known and len(known) == len(values) else None
 
 
-def over_seeds(per_seed: Sequence[Sequence[dict[str, Any]]], seeds: Sequence[int]) -> list[Any]:
+def over_seeds(
+    per_seed: Sequence[Sequence[dict[str, Any]]], seeds: Sequence[int]
+) -> list[dict[str, Any]]:
     """Per track, the room's figures over its renderings: each seed's live and offline
     error rate, points lost and latency (each the median of its runs), side by side,
     with the mean of each and the most points lost. ``per_seed[k]`` is one seed's

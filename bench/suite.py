@@ -159,10 +159,10 @@ def channels_suite(
             entry["per_run"] = [{k: v for k, v in r.items() if k != "text"} for r in reports]
             out.append(entry)
         report[condition] = out
-    rooms = [(name, chosen) for name, chosen in chosen_conditions if chosen is not None]
+    rooms = [(name, r) for name, r in chosen_conditions if r is not None]
     if len(rooms) > 1:
         report["room_over_seeds"] = over_seeds(
-            [report[name] for name, _ in rooms], [r.seed for _, r in rooms if r is not None]
+            [report[name] for name, _ in rooms], [r.seed for _, r in rooms]
         )
     return report
 

@@ -70,3 +70,39 @@ def test_streaming_vad_matches_faster_whispers_batch_vad() -> None:
 def test_room_tone_is_not_speech() -> None:
     probs = StreamingVad()(decode_file(data("room_tone.wav")))
     assert max(probs) < 0.5
+
+
+def test_a_window_is_the_same_samples_whatever_the_trims_before_it() -> None:
+    """The captioner trims its buffer after each batch of audio, at times a paced run's
+    load decides; a decode's window must not move with them. (With the buffer's start
+    summed in seconds trim by trim, most windows moved by a sample.)"""
+    from workers.captioner.worker import AudioBuffer
+
+    audio = np.random.default_rng(0).standard_normal(16000 * 40).astype(np.float32)
+    rng = np.random.default_rng(1)
+    trims = np.sort(rng.uniform(0, 20, 200))
+    often, once = AudioBuffer(), AudioBuffer()
+    for buffer in (often, once):
+        buffer.append(audio)
+    for t in trims:
+        often.trim(float(t))
+    once.trim(float(trims[-1]))
+    assert often.start == once.start
+    for start in rng.uniform(trims[-1], 35, 300):
+        start = float(start)
+        window = often.window(start, start + 3.3)
+        first = round(start * 16000)
+        assert np.array_equal(window, once.window(start, start + 3.3))
+        assert np.array_equal(window, audio[first : first + len(window)])
+        assert len(window) == round((start + 3.3) * 16000) - first
+
+
+def test_a_trim_never_goes_past_the_audio_heard() -> None:
+    from workers.captioner.worker import AudioBuffer
+
+    buffer = AudioBuffer()
+    buffer.append(np.ones(16000, dtype=np.float32))
+    buffer.trim(2.0)  # past the edge: nothing is left, and the next audio starts at 1 s
+    buffer.append(np.full(16000, 2.0, dtype=np.float32))
+    assert buffer.start == 1.0 and buffer.end == 2.0
+    assert np.array_equal(buffer.window(1.5, 2.0), np.full(8000, 2.0, dtype=np.float32))

@@ -92,30 +92,45 @@ class _Outcome:
     retried: bool
 
 
-class _AudioBuffer:
-    """The audio from ``start`` (seconds) to the live edge, trimmed from the front."""
+class AudioBuffer:
+    """The audio from ``start`` (seconds) to the live edge, trimmed from the front.
+
+    Kept by sample number, each time rounded to its sample: a window is the same
+    samples whatever trims came before it. (With its start kept in seconds, summed trim
+    by trim, a window moved by one sample with the trims' timing, which a paced run's
+    load decides, and Whisper heard a word differently now and then.)
+    """
 
     def __init__(self) -> None:
-        self.start = 0.0
+        self._first = 0  # the number of the first sample kept
         self._data = np.zeros(0, dtype=np.float32)
 
     @property
+    def start(self) -> float:
+        return self._first / SAMPLE_RATE
+
+    @property
     def end(self) -> float:
-        return self.start + len(self._data) / SAMPLE_RATE
+        return (self._first + len(self._data)) / SAMPLE_RATE
 
     def append(self, chunk: np.ndarray) -> None:
         self._data = np.concatenate([self._data, chunk])
 
     def trim(self, keep_from: float) -> None:
-        drop = int((keep_from - self.start) * SAMPLE_RATE)
+        drop = min(_sample(keep_from) - self._first, len(self._data))  # not past the edge
         if drop > 0:
             self._data = self._data[drop:]
-            self.start += drop / SAMPLE_RATE
+            self._first += drop
 
     def window(self, start: float, end: float) -> np.ndarray:
-        a = max(0, int((start - self.start) * SAMPLE_RATE))
-        b = max(a, int((end - self.start) * SAMPLE_RATE))
+        a = max(0, _sample(start) - self._first)
+        b = max(a, _sample(end) - self._first)
         return self._data[a:b]
+
+
+def _sample(t: float) -> int:
+    """The number of the sample at audio time ``t``."""
+    return round(t * SAMPLE_RATE)
 
 
 class UtteranceLanguage:
@@ -199,7 +214,7 @@ class Captioner:
         self.policy = StreamingPolicy(policy_settings(settings), lang)
         self.vad = StreamingVad()
         self.stats = CaptionerStats()
-        self._buffer = _AudioBuffer()
+        self._buffer = AudioBuffer()
         self._contexts: dict[str, list[int]] = {}  # earlier finals' tokens, per language
         self._seq = 0
         self._began = time.monotonic()

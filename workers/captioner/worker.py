@@ -98,7 +98,8 @@ class AudioBuffer:
     Kept by sample number, each time rounded to its sample: a window is the same
     samples whatever trims came before it. (With its start kept in seconds, summed trim
     by trim, a window moved by one sample with the trims' timing, which a paced run's
-    load decides, and Whisper heard a word differently now and then.)
+    load decides; Whisper hears such a shift: the tuning sets' text changed with this
+    fix, docs/benchmarks.md, the fifteenth session.)
     """
 
     def __init__(self) -> None:
